@@ -1,0 +1,256 @@
+"""The paper's experiment grid: which cells exist, their settings, and which cells each table needs.
+
+The single source of truth for the rules, the tables and the report. A *cell* is one training
+configuration (one job per seed); its id names its folder under `results/runs/<preset>/`.
+Cells shared by several tables (the base configuration appears in Tables 3-6 and 8) exist once.
+No torch here: rendering and the DAG import this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TASKS = ("sst", "quora", "sts")
+TASK_NAMES = {
+    "sst": "Sentiment Analysis",
+    "quora": "Paraphrase detection",
+    "sts": "Semantic Textual Similarity",
+}
+PRIMARY_METRIC = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
+DATA_DIR = "data/cs224n"
+MULTITASK = "multitask"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str  # row header as printed in the paper
+    task: str  # whose primary metric the row shows
+    cells: tuple[str, ...]  # one cell id per column
+
+
+@dataclass(frozen=True)
+class Table:
+    number: int
+    caption: str  # the paper's caption
+    columns: tuple[str, ...]  # column headers as printed in the paper
+    rows: tuple[Row, ...]
+    row_header: str = "Task"
+    bold: str = "row"  # where the paper marks the best value: "row", "column" or "none"
+
+    def cells(self) -> list[str]:
+        return list(dict.fromkeys(cell for row in self.rows for cell in row.cells))
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    tasks: tuple[str, ...]
+    overrides: dict = field(hash=False)  # settings that differ from grid.base (paper units)
+
+
+def slug(value) -> str:
+    """Short, path-safe text for a setting's value: 1e-05 -> 1e-5, 0.1 -> 0.1."""
+    if isinstance(value, float) and value < 1e-3:
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+CELL_PREFIX = {
+    "dropout": "dropout",
+    "lr": "lr",
+    "epochs": "epochs",
+    "finetune": "finetune-",
+    "sts_head": "head-",
+}
+
+
+def variant_cell(task: str, key: str, value, base: dict) -> str:
+    """Cell id for `task` with one setting changed; the base value maps to the shared base cell."""
+    if value == base[key]:
+        return f"{task}-base"
+    return f"{task}-{CELL_PREFIX[key]}{slug(value)}"
+
+
+def build_cells(grid: dict) -> dict[str, Cell]:
+    """Every cell of Tables 2-9, keyed by id, in table order."""
+    base = grid["base"]
+    cells: dict[str, Cell] = {}
+
+    def add(cell_id: str, tasks: tuple[str, ...], overrides: dict) -> None:
+        cells.setdefault(cell_id, Cell(cell_id, tasks, overrides))
+
+    bilstm = grid["bilstm"]
+    for task in grid["tasks"]:
+        add(
+            f"{task}-bilstm",
+            (task,),
+            {
+                "model": "bilstm",
+                "lr": bilstm["lr"],
+                "batch_size": bilstm["batch_size"],
+                "dropout": bilstm["dropout"],
+                "lstm_embedding_dim": bilstm["embedding_dim"],
+                "lstm_hidden_dim": bilstm["hidden_dim"],
+            },
+        )
+    for task in grid["tasks"]:
+        for key in ("dropout", "lr", "epochs", "finetune"):
+            for value in grid[key]:
+                add(
+                    variant_cell(task, key, value, base),
+                    (task,),
+                    {key: value} if value != base[key] else {},
+                )
+    if "sts" in grid["tasks"]:
+        for head in grid["sts_head"]:
+            add(
+                variant_cell("sts", "sts_head", head, base),
+                ("sts",),
+                {"sts_head": head} if head != base["sts_head"] else {},
+            )
+    for task in grid["tasks"]:
+        add(
+            f"{task}-adamw",
+            (task,),
+            {"optimizer": "adamw", "weight_decay": grid["adamw_weight_decay"]},
+        )
+    tasks = tuple(grid["tasks"])
+    multitask = {
+        "task_schedule": grid["multitask"]["task_schedule"],
+        "downsample_quora_to_sst": False,
+    }
+    add(f"{MULTITASK}-additive", tasks, multitask)
+    add(
+        f"{MULTITASK}-smart",
+        tasks,
+        {**multitask, "smart": {"enabled": True, **grid["multitask"]["smart"]}},
+    )
+    return cells
+
+
+FINETUNE_LABELS = {
+    "all": "Fine Tune all",
+    "last2": "Fine Tune last 2",
+    "last1": "Fine Tune only last",
+    "none": "PreTrain",
+}
+STS_HEAD_LABELS = {
+    "concat": "Concatenation and map",
+    "multiply": "Dot product and map",
+    "difference": "Difference and map",
+    "cosine": "Scaled Cosine Similarity",
+}
+
+
+def build_tables(grid: dict) -> dict[int, Table]:
+    """Tables 2-9 of the paper, each cell of each table a cell id (Table 1 is the grid itself)."""
+    base = grid["base"]
+    tasks = tuple(grid["tasks"])
+
+    def per_task(number: int, caption: str, columns, cell_of, bold: str = "row") -> Table:
+        """A table with one row per task and one column per entry of `columns`."""
+        labels = tuple(label for label, _ in columns)
+        rows = tuple(
+            Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
+            for task in tasks
+        )
+        return Table(number, caption, labels, rows, bold=bold)
+
+    def sweep(key: str, label) -> list[tuple[str, object]]:
+        return [(label(value), value) for value in grid[key]]
+
+    def variant(key: str):
+        return lambda task, value: variant_cell(task, key, value, base)
+
+    tables = [
+        per_task(
+            2,
+            "Baseline for different Tasks",
+            [("Performance", None)],
+            lambda task, _: f"{task}-bilstm",
+            bold="none",
+        ),
+        per_task(
+            3,
+            "Performance of different tasks with dropout variation",
+            sweep("dropout", lambda v: f"Dropout={v:g}"),
+            variant("dropout"),
+        ),
+        per_task(
+            4,
+            "Performance of different tasks with learning rate variation",
+            sweep("lr", lambda v: f"lr={slug(v)}"),
+            variant("lr"),
+        ),
+        per_task(
+            5,
+            "Performance of different tasks with epoch variation",
+            sweep("epochs", lambda v: f"epoch={v}"),
+            variant("epochs"),
+        ),
+        per_task(
+            6,
+            "Performance of different tasks with Number of freezing layers variation",
+            sweep("finetune", FINETUNE_LABELS.get),
+            variant("finetune"),
+        ),
+        Table(
+            7,
+            "Performance of sts with variation in use of two embeddings",
+            ("Performance",),
+            tuple(
+                Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, base),))
+                for head in grid["sts_head"]
+            ),
+            row_header="Fine-tune method",
+            bold="column",
+        ),
+        per_task(
+            8,
+            "Performance of different tasks with learning rate variation",
+            [("AdamW", "adamw"), ("CosineAnnealing", "base")],
+            lambda task, key: f"{task}-{key}",
+            bold="none",
+        ),
+        per_task(
+            9,
+            "Performance of tasks with simultaneous optimization",
+            [("Additive Loss", "additive"), ("Additive loss with SMART", "smart")],
+            lambda _, key: f"{MULTITASK}-{key}",
+        ),
+    ]
+    return {table.number: table for table in tables}
+
+
+def cell_settings(config: dict, cell_id: str) -> dict:
+    """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell."""
+    preset_name = config["preset"]
+    preset = config["presets"][preset_name]
+    grid = config["grid"]
+    cell = build_cells(grid)[cell_id]
+    base = {key: value for key, value in grid["base"].items()}
+    settings = {**base, **{k: v for k, v in cell.overrides.items() if k != "smart"}}
+    if "smart" in cell.overrides:
+        settings["smart"] = dict(cell.overrides["smart"])
+    settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
+    if cell.tasks != ("quora",):
+        settings["downsample_quora_to_sst"] = False
+    for key in ("encoder", "device", "train_limit", "dev_limit", "max_length", "threads"):
+        settings[key] = preset[key]
+    if settings.get("model", "bert") == "bert":
+        settings["batch_size"] = preset["batch_size"]
+    settings.update(
+        run_name=cell_id,
+        preset=preset_name,
+        tasks=list(cell.tasks),
+        data_dir=DATA_DIR,
+        max_bad_rows=config["data"]["max_bad_rows"],
+    )
+    return settings
+
+
+def cells_for_tables(config: dict, numbers) -> list[str]:
+    tables = build_tables(config["grid"])
+    ids = [cell for number in numbers for cell in tables[number].cells()]
+    return list(dict.fromkeys(ids))
