@@ -68,6 +68,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,7 +96,7 @@ def read_source(name: str, base_url: str, commit: str, mirror: Path | None) -> t
         path = mirror / name
         return path.read_bytes(), str(path)
     url = f"{base_url.rstrip('/')}/{commit}/data/{name}"
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (fixed https URL)
+    with urllib.request.urlopen(url, timeout=120) as response:
         return response.read(), url
 
 
