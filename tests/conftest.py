@@ -1,0 +1,62 @@
+"""Shared fixtures: where the repository, the real CS224N files and the venv's tools are."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data" / "cs224n"
+BIN = Path(sys.executable).parent  # snakemake, ruff, snakefmt of the interpreter running pytest
+
+
+def tool(name: str) -> str:
+    """Path of a console script installed beside this Python (falls back to PATH)."""
+    candidate = BIN / name
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real CS224N files (read-only), as published at the pinned commit."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory, shared_data) -> Path:
+    """A verified data folder as the download rule makes it (mirror + Quora stand-in)."""
+    import yaml
+
+    from workflow_src import data
+
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
+    dest = tmp_path_factory.mktemp("data") / "cs224n"
+    data.fetch(dest, config["files"], config["base_url"], config["commit"], mirror=shared_data)
+    return dest
+
+
+def run_snakemake(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 600):
+    """Run the project's Snakemake with the data mirror set; returns the CompletedProcess."""
+    full_env = {**os.environ, "MTB_DATA_MIRROR": str(SHARED_DATA), **(env or {})}
+    full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
+    return subprocess.run(
+        [tool("snakemake"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
