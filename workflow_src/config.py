@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 TASKS = ("sst", "quora", "sts")  # canonical order; round robin trains in this order (paper 4)
 
@@ -84,7 +85,7 @@ class SmartConfig:
     beta_late: float = 0.999  # teacher momentum afterwards
     beta_switch_fraction: float = 0.1
 
-    _KINDS = {
+    _KINDS: ClassVar[dict[str, tuple[type, bool]]] = {
         "enabled": (bool, False),
         "weight": (float, False),
         "noise_std": (float, False),
@@ -152,7 +153,7 @@ class TrainConfig:
     lstm_hidden_dim: int = 128  # per direction; BiLSTM baseline only
     smart: SmartConfig = field(default_factory=SmartConfig)
 
-    _KINDS = {
+    _KINDS: ClassVar[dict[str, tuple[type, bool]]] = {
         "run_name": (str, False),
         "preset": (str, False),
         "model": (str, False),

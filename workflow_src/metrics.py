@@ -27,7 +27,7 @@ def quora_metrics(predictions: Sequence[int], gold: Sequence[float]) -> dict[str
     """Binary paraphrase: accuracy (primary) and F1 of the positive (duplicate) class."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    gold_int = [int(round(g)) for g in gold]
+    gold_int = [round(g) for g in gold]
     pred_int = [int(p) for p in predictions]
     return {
         "accuracy": float(accuracy_score(gold_int, pred_int)),
