@@ -26,12 +26,12 @@ validate(config, "schemas/config.schema.yaml")
 
 
 rule all:
+    default_target: True
     input:
         expand("results/table{n}.tex", n=range(1, 10)),
         "results/metrics.csv",
         "results/summary.csv",
         "results/report.html",
-    default_target: True
 
 
 include: "rules/common.smk"

@@ -1,6 +1,7 @@
 # Validation beyond the schema, wildcard constraints and input functions. Logic lives in
 # workflow_src (tested there); this file only wires it.
 import json
+import os
 import re
 import sys
 
@@ -8,7 +9,6 @@ sys.path.insert(0, workflow.basedir)
 
 from workflow_src import grid  # noqa: E402 (needs the path above)
 
-PYTHON = sys.executable  # the Python that runs Snakemake runs every stage
 PRESET = config["preset"]
 if PRESET not in config["presets"]:
     raise ValueError(

@@ -1,0 +1,152 @@
+"""config.yaml is checked against schemas/config.schema.yaml before any job runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from tests.conftest import REPO_ROOT, run_snakemake
+
+SCHEMA = str(REPO_ROOT / "schemas" / "config.schema.yaml")
+CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
+
+
+def keys(path: str | tuple) -> list[str]:
+    return list(path) if isinstance(path, tuple) else path.split(".")
+
+
+def setting(path: str | tuple, value):
+    """A mutation that sets config[path] (dotted, or a tuple of keys) to value."""
+
+    def mutate(config: dict) -> None:
+        *parents, last = keys(path)
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return mutate
+
+
+def removal(path: str | tuple):
+    def mutate(config: dict) -> None:
+        *parents, last = keys(path)
+        node = config
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return mutate
+
+
+# (mutation, text the error must contain: the offending key or value)
+BAD_VALUES = {
+    "negative learning rate": (setting("grid.base.lr", -1e-5), "lr"),
+    "zero learning rate": (setting("grid.base.lr", 0), "lr"),
+    "dropout above one": (setting("grid.base.dropout", 1.5), "dropout"),
+    "dropout as text": (setting("grid.base.dropout", "half"), "dropout"),
+    "misspelled base key": (setting("grid.base.dropuot", 0.1), "dropuot"),
+    "misspelled top-level key": (setting("presset", "quick"), "presset"),
+    "unknown task": (setting("grid.tasks", ["sst", "nli"]), "tasks"),
+    "repeated task": (setting("grid.tasks", ["sst", "sst"]), "tasks"),
+    "unknown finetune mode": (setting("grid.base.finetune", "half"), "finetune"),
+    "unknown optimiser": (setting("grid.base.optimizer", "sgd"), "optimizer"),
+    "unknown schedule": (setting("grid.base.schedule", "linear"), "schedule"),
+    "unknown STS head": (setting("grid.sts_head", ["concat", "bilinear"]), "sts_head"),
+    "zero epochs": (setting("grid.base.epochs", 0), "epochs"),
+    "fractional epochs": (setting("grid.epochs", [10, 20.5]), "epochs"),
+    "dropout sweep out of range": (setting("grid.dropout", [0.1, -0.3]), "dropout"),
+    "lr sweep empty": (setting("grid.lr", []), "lr"),
+    "negative weight decay": (setting("grid.adamw_weight_decay", -0.1), "adamw_weight_decay"),
+    "bilstm batch zero": (setting("grid.bilstm.batch_size", 0), "batch_size"),
+    "unknown bilstm key": (setting("grid.bilstm.layers", 3), "layers"),
+    "unknown task schedule": (setting("grid.multitask.task_schedule", "random"), "task_schedule"),
+    "SMART epsilon zero": (setting("grid.multitask.smart.epsilon", 0), "epsilon"),
+    "SMART steps as text": (setting("grid.multitask.smart.steps", "one"), "steps"),
+    "SMART unknown key": (setting("grid.multitask.smart.alpha", 1), "alpha"),
+    "preset epoch scale zero": (setting("presets.quick.epoch_scale", 0), "epoch_scale"),
+    "preset unknown device": (setting("presets.quick.device", "tpu"), "device"),
+    "preset seeds not a list": (setting("presets.quick.seeds", 3), "seeds"),
+    "preset seeds empty": (setting("presets.quick.seeds", []), "seeds"),
+    "preset negative train limit": (setting("presets.quick.train_limit", -5), "train_limit"),
+    "preset max length too small": (setting("presets.quick.max_length", 2), "max_length"),
+    "preset threads zero": (setting("presets.quick.threads", 0), "threads"),
+    "preset missing resources": (removal("presets.quick.resources"), "resources"),
+    "preset negative gpu": (setting("presets.quick.resources.gpu", -1), "gpu"),
+    "preset unknown resource": (setting("presets.quick.resources.disk_mb", 10), "disk_mb"),
+    "preset missing encoder": (removal("presets.paper.encoder"), "encoder"),
+    "preset name with spaces": (setting("presets.my preset", CONFIG["presets"]["quick"]), "my preset"),
+    "short commit id": (setting("data.commit", "f25cd95"), "commit"),
+    "blob id not hex": (setting(("data", "files", "sts-dev.csv"), "z" * 40), "sts-dev.csv"),
+    "unknown data file": (setting(("data", "files", "notes.txt"), "0" * 40), "notes.txt"),
+    "base url not a URL": (setting("data.base_url", "github.com/x"), "base_url"),
+    "negative bad-row bound": (setting("data.max_bad_rows", -1), "max_bad_rows"),
+    "missing grid": (removal("grid"), "grid"),
+}
+
+
+def test_shipped_config_is_valid():
+    validate(copy.deepcopy(CONFIG), SCHEMA)
+
+
+def test_every_key_is_documented_with_default_and_bounds():
+    """Every key has a description; each leaf a default and an enum or bounds."""
+    schema = yaml.safe_load(open(SCHEMA))
+    defs = schema["$defs"]
+    bounded = ("enum", "minimum", "exclusiveMinimum", "pattern", "minItems", "minLength", "maxLength", "propertyNames")
+    missing = []
+
+    def walk(node: dict, path: str) -> None:
+        for key, prop in node.get("properties", {}).items():
+            where = f"{path}.{key}".lstrip(".")
+            resolved = {**defs[prop["$ref"].split("/")[-1]], **prop} if "$ref" in prop else prop
+            if "description" not in resolved:
+                missing.append(f"{where}: description")
+            if "default" not in resolved and resolved.get("type") != "object":
+                missing.append(f"{where}: default")
+            if resolved.get("type") == "object" and "properties" in resolved:
+                assert resolved.get("additionalProperties") is False, f"{where} accepts unknown keys"
+                walk(resolved, where)
+            elif resolved.get("type") == "object":  # a map: its keys must be constrained
+                assert "propertyNames" in resolved, f"{where} accepts any key"
+            elif resolved.get("type") != "boolean" and not any(k in resolved or k in resolved.get("items", {}) for k in bounded):
+                items = resolved.get("items", {})
+                if "$ref" not in items:
+                    missing.append(f"{where}: bounds or enum")
+
+    walk(schema, "")
+    walk(defs["preset"], "presets.<name>")
+    assert missing == []
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES), ids=list(BAD_VALUES))
+def test_bad_value_is_rejected_naming_the_key(case):
+    mutate, named = BAD_VALUES[case]
+    config = copy.deepcopy(CONFIG)
+    mutate(config)
+    with pytest.raises(WorkflowError) as error:
+        validate(config, SCHEMA)
+    assert named in str(error.value)
+
+
+def test_at_least_25_bad_values_are_covered():
+    assert len(BAD_VALUES) >= 25
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (["preset=huge"], "'preset': 'huge' is not one of the presets"),
+        (["grid={'base': {'lr': -1}}"], "lr"),
+    ],
+)
+def test_snakemake_stops_before_any_job_on_a_bad_value(override, named):
+    """The whole workflow refuses to start: nothing is scheduled, the key is named."""
+    result = run_snakemake("-n", "--config", *override)
+    assert result.returncode != 0
+    assert named in result.stderr + result.stdout
+    assert "Job stats" not in result.stdout

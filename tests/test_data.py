@@ -1,0 +1,172 @@
+"""Download verification and typed reading of the CS224N files (workflow_src/data.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from workflow_src import data
+
+CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
+FILES = CONFIG["files"]
+
+
+def fetch_from(mirror: Path, dest: Path, files: dict = FILES) -> dict:
+    return data.fetch(dest, files, CONFIG["base_url"], CONFIG["commit"], mirror=mirror)
+
+
+def test_git_blob_sha1_matches_git_hash_object():
+    assert data.git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [
+        ("ids-sst-train.csv", 8544),
+        ("ids-sst-dev.csv", 1101),
+        ("quora-dev.csv", 20214),
+        ("sts-train.csv", 6040),
+        ("sts-dev.csv", 863),
+    ],
+)
+def test_real_files_verify_and_have_their_row_counts(shared_data, name, rows):
+    raw = (shared_data / name).read_bytes()
+    assert data.git_blob_sha1(raw) == FILES[name]
+    task, split = next(key for key, file in data.SPLIT_FILES.items() if file == name)
+    loaded = data.load_split(shared_data, task, split)
+    assert len(loaded.examples) + len(loaded.bad_rows) == rows
+
+
+def test_quora_dev_defects_are_reported_by_line_not_dropped_silently(shared_data):
+    loaded = data.load_split(shared_data, "quora", "dev")
+    assert [(row.line, row.reason) for row in loaded.bad_rows] == [
+        (2577, "empty is_duplicate"),
+        (14222, "empty sentence2"),
+    ]
+    assert len(loaded.examples) == 20212
+
+
+def test_quirks_are_kept_as_the_csv_parser_gives_them(shared_data):
+    sst = data.load_split(shared_data, "sst", "dev").examples
+    assert sst[0].sentence.startswith(" It 's a lovely film")  # leading space kept
+    assert isinstance(sst[0].label, int)
+    quora = data.load_split(shared_data, "quora", "dev").examples
+    # the file quotes twice over: the parser removes one layer, the rest is the text as stored
+    assert quora[1].sentence1.startswith('"Which is correct grammar')
+    assert quora[1].sentence1.endswith('Do I need ""the"" here?"')
+    sts = data.load_split(shared_data, "sts", "dev").examples
+    assert sts[1].label == pytest.approx(4.6)
+
+
+def test_fetch_builds_quora_standin_and_says_so(prepared_data):
+    provenance = data.read_provenance(prepared_data)
+    assert provenance["quora_train_standin"] is True
+    assert "stand in" in provenance["note"]
+    train = data.load_split(prepared_data, "quora", "train")
+    dev = data.load_split(prepared_data, "quora", "dev")
+    assert len(train.examples) + len(train.bad_rows) == 14000
+    assert len(dev.examples) + len(dev.bad_rows) == 6214
+    assert not {e.id for e in train.examples} & {e.id for e in dev.examples}
+
+
+def corrupt_mirror(shared_data: Path, tmp_path: Path, name: str, change) -> Path:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for file in shared_data.iterdir():
+        shutil.copy(file, mirror / file.name)
+    target = mirror / name
+    target.chmod(0o644)
+    target.write_bytes(change(target.read_bytes()))
+    return mirror
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda raw: raw[:100] + bytes([raw[100] ^ 1]) + raw[101:], id="one-byte-change"),
+        pytest.param(lambda raw: raw[: len(raw) // 2], id="truncated"),
+    ],
+)
+def test_corrupted_download_fails_and_leaves_no_file(shared_data, tmp_path, change):
+    mirror = corrupt_mirror(shared_data, tmp_path, "sts-dev.csv", change)
+    dest = tmp_path / "out"
+    with pytest.raises(data.DataError, match=r"sts-dev\.csv: .*does not match the pinned commit"):
+        fetch_from(mirror, dest, {"sts-dev.csv": FILES["sts-dev.csv"]})
+    assert list(dest.iterdir()) == []  # no final file, no temporary left behind
+
+
+def test_missing_download_names_the_file(tmp_path):
+    (tmp_path / "mirror").mkdir()
+    with pytest.raises(data.DataError, match=r"sts-dev\.csv: not in the data mirror"):
+        fetch_from(tmp_path / "mirror", tmp_path / "out", {"sts-dev.csv": FILES["sts-dev.csv"]})
+
+
+def test_cli_reports_a_corrupted_file_and_exits_nonzero(shared_data, tmp_path, caplog):
+    mirror = corrupt_mirror(shared_data, tmp_path, "ids-sst-dev.csv", lambda raw: raw + b"x")
+    code = data.main(
+        [
+            "fetch",
+            "--dest",
+            str(tmp_path / "out"),
+            "--base-url",
+            CONFIG["base_url"],
+            "--commit",
+            CONFIG["commit"],
+            "--files-json",
+            '{"ids-sst-dev.csv": "%s"}' % FILES["ids-sst-dev.csv"],
+            "--mirror",
+            str(mirror),
+        ]
+    )
+    assert code == 1
+    assert "ids-sst-dev.csv" in caplog.text
+
+
+HEADER = {"sst": "\tid\tsentence\tsentiment\n", "sts": "\tid\tsentence1\tsentence2\tsimilarity\n"}
+
+
+@pytest.mark.parametrize(
+    ("task", "bad_line", "reason"),
+    [
+        ("sst", "7\tabc\t a sentence\n", "expected 4 tab-separated fields, found 3"),
+        ("sst", "7\tabc\t a sentence\tpositive\n", "could not convert string to float"),
+        ("sst", "7\tabc\t a sentence\t7\n", "sentiment '7' is not an integer in 0..4"),
+        ("sst", "7\tabc\t \t3\n", "empty sentence"),
+        ("sts", "7\tabc\tone\ttwo\t5.5\n", "similarity '5.5' is outside 0..5"),
+        ("sts", "7\tabc\tone\t\t2.0\n", "empty sentence2"),
+    ],
+)
+def test_malformed_row_is_reported_with_file_and_line(tmp_path, task, bad_line, reason):
+    good = "0\tx\t fine\t1\n" if task == "sst" else "0\tx\tone\ttwo\t1.0\n"
+    name = data.SPLIT_FILES[task, "dev"]
+    (tmp_path / name).write_text(HEADER[task] + good + bad_line + good)
+    loaded = data.load_split(tmp_path, task, "dev", max_bad_rows=1)
+    assert len(loaded.examples) == 2
+    [bad] = loaded.bad_rows
+    assert str(bad).startswith(f"{tmp_path / name}:3: ")
+    assert reason in bad.reason
+    with pytest.raises(data.DataError, match=rf"{name}: 1 malformed rows, more than max_bad_rows=0"):
+        data.load_split(tmp_path, task, "dev", max_bad_rows=0)
+
+
+def test_missing_split_file_says_how_to_get_it(tmp_path):
+    with pytest.raises(data.DataError, match="missing; run the download_data rule"):
+        data.load_split(tmp_path, "sst", "train")
+
+
+def test_atomic_write_leaves_old_content_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(data.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_atomic(target, b"new content")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
