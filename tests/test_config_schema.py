@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,7 +80,10 @@ BAD_VALUES = {
     "preset negative gpu": (setting("presets.quick.resources.gpu", -1), "gpu"),
     "preset unknown resource": (setting("presets.quick.resources.disk_mb", 10), "disk_mb"),
     "preset missing encoder": (removal("presets.paper.encoder"), "encoder"),
-    "preset name with spaces": (setting("presets.my preset", CONFIG["presets"]["quick"]), "my preset"),
+    "preset name with spaces": (
+        setting("presets.my preset", CONFIG["presets"]["quick"]),
+        "my preset",
+    ),
     "short commit id": (setting("data.commit", "f25cd95"), "commit"),
     "blob id not hex": (setting(("data", "files", "sts-dev.csv"), "z" * 40), "sts-dev.csv"),
     "unknown data file": (setting(("data", "files", "notes.txt"), "0" * 40), "notes.txt"),
@@ -95,9 +99,18 @@ def test_shipped_config_is_valid():
 
 def test_every_key_is_documented_with_default_and_bounds():
     """Every key has a description; each leaf a default and an enum or bounds."""
-    schema = yaml.safe_load(open(SCHEMA))
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
     defs = schema["$defs"]
-    bounded = ("enum", "minimum", "exclusiveMinimum", "pattern", "minItems", "minLength", "maxLength", "propertyNames")
+    bounded = (
+        "enum",
+        "minimum",
+        "exclusiveMinimum",
+        "pattern",
+        "minItems",
+        "minLength",
+        "maxLength",
+        "propertyNames",
+    )
     missing = []
 
     def walk(node: dict, path: str) -> None:
@@ -109,11 +122,15 @@ def test_every_key_is_documented_with_default_and_bounds():
             if "default" not in resolved and resolved.get("type") != "object":
                 missing.append(f"{where}: default")
             if resolved.get("type") == "object" and "properties" in resolved:
-                assert resolved.get("additionalProperties") is False, f"{where} accepts unknown keys"
+                assert resolved.get("additionalProperties") is False, (
+                    f"{where} accepts unknown keys"
+                )
                 walk(resolved, where)
             elif resolved.get("type") == "object":  # a map: its keys must be constrained
                 assert "propertyNames" in resolved, f"{where} accepts any key"
-            elif resolved.get("type") != "boolean" and not any(k in resolved or k in resolved.get("items", {}) for k in bounded):
+            elif resolved.get("type") != "boolean" and not any(
+                k in resolved or k in resolved.get("items", {}) for k in bounded
+            ):
                 items = resolved.get("items", {})
                 if "$ref" not in items:
                     missing.append(f"{where}: bounds or enum")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def corrupt_mirror(shared_data: Path, tmp_path: Path, name: str, change) -> Path
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda raw: raw[:100] + bytes([raw[100] ^ 1]) + raw[101:], id="one-byte-change"),
+        pytest.param(
+            lambda raw: raw[:100] + bytes([raw[100] ^ 1]) + raw[101:], id="one-byte-change"
+        ),
         pytest.param(lambda raw: raw[: len(raw) // 2], id="truncated"),
     ],
 )
@@ -117,7 +120,7 @@ def test_cli_reports_a_corrupted_file_and_exits_nonzero(shared_data, tmp_path, c
             "--commit",
             CONFIG["commit"],
             "--files-json",
-            '{"ids-sst-dev.csv": "%s"}' % FILES["ids-sst-dev.csv"],
+            json.dumps({"ids-sst-dev.csv": FILES["ids-sst-dev.csv"]}),
             "--mirror",
             str(mirror),
         ]
@@ -149,7 +152,9 @@ def test_malformed_row_is_reported_with_file_and_line(tmp_path, task, bad_line, 
     [bad] = loaded.bad_rows
     assert str(bad).startswith(f"{tmp_path / name}:3: ")
     assert reason in bad.reason
-    with pytest.raises(data.DataError, match=rf"{name}: 1 malformed rows, more than max_bad_rows=0"):
+    with pytest.raises(
+        data.DataError, match=rf"{name}: 1 malformed rows, more than max_bad_rows=0"
+    ):
         data.load_split(tmp_path, task, "dev", max_bad_rows=0)
 
 
