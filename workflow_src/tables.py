@@ -1,0 +1,376 @@
+"""The paper's Tables 1-9 as LaTeX (booktabs), regenerated from the runs, beside the paper's values.
+
+Table 1 is the experiment grid from the config. Tables 2-9 take their layout (rows, columns,
+caption, where the paper bolds) from `workflow_src.grid` and their numbers from a summary (the
+same `aggregate.summarize` that writes summary.csv): each cell reads "reproduced mean (± sd when
+n > 1) / paper value", in percent like the paper (SST and Quora dev accuracy, STS dev Pearson r
+x 100). The best reproduced value per row (per column for Table 7) is bold; the paper's value is
+bold where the paper prints it bold. The caption names the preset, encoder and seeds, and the
+caveats that make a preset's numbers incomparable with the paper's.
+
+Templates live in `report/templates/` and use LaTeX-safe delimiters: `((* block *))`,
+`((( variable )))`, `((= comment =))`. Every value reaching a template is escaped for LaTeX
+unless the code wrapped it in `Tex` (a string already written as LaTeX).
+
+Command line (what `rules/report.smk` calls), Tables 2-9 from their runs, Table 1 from the grid:
+    python -m workflow_src.tables --table 9 --output results/table9.tex \
+        --grid-json '{...config grid...}' --paper report/paper_results.yaml \
+        --preset quick --encoder embedded --seeds 1 --epoch-scale 0.1 [--stage best] \
+        (--runs results/runs/quick/multitask-*/seed*/metrics.json | --summary results/summary.csv)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from workflow_src import aggregate
+from workflow_src.grid import PRIMARY_METRIC, Table, build_tables, slug
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "report" / "templates"
+PAPER_ENCODER = "bert-base-uncased"
+ENCODER_NAMES = {"embedded": "all-MiniLM-L6-v2 (embedded)"}
+MINILM_NOTE = (
+    "all-MiniLM-L6-v2 was trained on sentence pairs, Quora duplicates among them: its zero-shot "
+    "STS Pearson is already about 0.84, so these numbers are not comparable to the paper's "
+    "bert-base-uncased."
+)
+OTHER_ENCODER_NOTE = "The encoder differs from the paper's bert-base-uncased."
+STANDIN_NOTE = (
+    "Quora train was a stand-in (the first rows of quora-dev), so Quora dev scores are optimistic."
+)
+STAGE_WORDS = {"best": "best-epoch dev metrics", "final": "last-epoch dev metrics"}
+TABLE1_FINETUNE = {
+    "all": "Finetune all",
+    "last2": "last 2 finetune",
+    "last1": "last 1 finetune",
+    "none": "pretrain",
+}
+
+
+class Tex(str):
+    """A string already written as LaTeX: templates print it as is."""
+
+
+_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\ensuremath{<}",
+    ">": r"\ensuremath{>}",
+    "|": r"\ensuremath{|}",
+}
+_SPECIALS_RE = re.compile("|".join(re.escape(char) for char in _SPECIALS))
+
+
+def escape(text) -> Tex:
+    """Any value as LaTeX text: every special character escaped, Tex passed through."""
+    if isinstance(text, Tex):
+        return text
+    return Tex(_SPECIALS_RE.sub(lambda match: _SPECIALS[match.group()], str(text)))
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        block_start_string="((*",
+        block_end_string="*))",
+        variable_start_string="(((",
+        variable_end_string=")))",
+        comment_start_string="((=",
+        comment_end_string="=))",
+        finalize=escape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,  # finalize escapes for LaTeX instead of HTML
+    )
+
+
+# ----------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a caption says about the reproduction behind the numbers."""
+
+    preset: str
+    encoder: str
+    seeds: tuple[int, ...]
+    epoch_scale: float = 1.0
+    stage: str = "best"
+    quora_standin: bool = False
+
+    def encoder_name(self) -> str:
+        return ENCODER_NAMES.get(self.encoder, self.encoder)
+
+    def encoder_note(self) -> str | None:
+        if self.encoder == PAPER_ENCODER:
+            return None
+        return MINILM_NOTE if self.encoder == "embedded" else OTHER_ENCODER_NOTE
+
+
+def reproduction_sentence(context: Context) -> Tex:
+    seeds = ", ".join(str(seed) for seed in context.seeds)
+    return Tex(
+        f"Reproduced at preset {escape(context.preset)}, encoder "
+        f"{escape(context.encoder_name())}, seed{'s' if len(context.seeds) > 1 else ''} "
+        f"{escape(seeds)}; {escape(STAGE_WORDS.get(context.stage, context.stage))}."
+    )
+
+
+# ----------------------------------------------------------------------------- Tables 2-9
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def paper_text(value: float) -> str:
+    """A paper value as printed: 52.4 stays 52.4, 76.32 stays 76.32."""
+    return f"{value:g}"
+
+
+def lookup(summary: pd.DataFrame, stage: str) -> dict[tuple[str, str], pd.Series]:
+    """(cell, task) -> the summary row of that task's primary metric."""
+    rows = {}
+    for _, row in summary[summary["stage"] == stage].iterrows():
+        if PRIMARY_METRIC.get(row["task"]) == row["metric"]:
+            rows[(row["cell"], row["task"])] = row
+    return rows
+
+
+def best_positions(table: Table, means: list[list[float | None]]) -> set[tuple[int, int]]:
+    """(row, column) of the best reproduced value per row, or per column, as `table.bold` says."""
+    if table.bold == "none":
+        return set()
+    groups: list[list[tuple[int, int]]]
+    if table.bold == "row":
+        groups = [[(i, j) for j in range(len(table.columns))] for i in range(len(table.rows))]
+    else:
+        groups = [[(i, j) for i in range(len(table.rows))] for j in range(len(table.columns))]
+    best = set()
+    for group in groups:
+        # compare as printed, so values that print the same are bold together
+        shown = {pos: round(means[pos[0]][pos[1]], 4) for pos in group if means[pos[0]][pos[1]] is not None}
+        if shown:
+            top = max(shown.values())
+            best |= {pos for pos, value in shown.items() if value == top}
+    return best
+
+
+def table_cells(
+    table: Table, summary: pd.DataFrame, paper: dict | None, stage: str
+) -> list[list[Tex]]:
+    """Each cell as LaTeX: reproduced mean (± sd) / paper value, bold as described above."""
+    found = lookup(summary, stage)
+    printed = (paper or {}).get("tables", {}).get(table.number)
+    paper_bold = {tuple(pair) for pair in printed["bold"]} if printed else set()
+    means = [
+        [
+            float(found[(cell, row.task)]["mean"]) if (cell, row.task) in found else None
+            for cell in row.cells
+        ]
+        for row in table.rows
+    ]
+    best = best_positions(table, means)
+    cells = []
+    for i, row in enumerate(table.rows):
+        line = []
+        for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
+            if (cell, row.task) in found:
+                stats = found[(cell, row.task)]
+                text = escape(percent(stats["mean"]))
+                if (i, j) in best:
+                    text = Tex(rf"\textbf{{{text}}}")
+                if int(stats["n"]) > 1 and not math.isnan(float(stats["sd"])):
+                    text = Tex(rf"{text}\,$\pm$\,{escape(percent(stats['sd']))}")
+            else:
+                text = Tex("--")
+            value = None
+            if printed and row.label in printed["rows"] and column in printed["columns"]:
+                value = printed["rows"][row.label][printed["columns"].index(column)]
+            paper_cell = Tex("--") if value is None else escape(paper_text(float(value)))
+            if (row.label, column) in paper_bold:
+                paper_cell = Tex(rf"\textbf{{{paper_cell}}}")
+            line.append(Tex(f"{text} / {paper_cell}"))
+        cells.append(line)
+    return cells
+
+
+def caption(table: Table, context: Context) -> Tex:
+    where = {"row": "per row", "column": "per column"}.get(table.bold)
+    parts = [
+        escape(f"{table.caption}."),
+        Tex(
+            r"Each cell: reproduced mean ($\pm$ sd over seeds) / paper value, in percent "
+            r"(SST and Quora accuracy, STS Pearson $r\times 100$)."
+        ),
+    ]
+    if where:
+        parts.append(escape(f"Best reproduced value {where} in bold; paper bold as printed."))
+    parts.append(reproduction_sentence(context))
+    if table.number != 2 and context.encoder_note():  # Table 2 is the BiLSTM: no encoder
+        parts.append(escape(context.encoder_note()))
+    if context.quora_standin and any(row.task == "quora" for row in table.rows):
+        parts.append(escape(STANDIN_NOTE))
+    return Tex(" ".join(parts))
+
+
+def render_table(
+    table: Table, summary: pd.DataFrame, paper: dict | None, context: Context
+) -> str:
+    """One of Tables 2-9 as a LaTeX table float."""
+    cells = table_cells(table, summary, paper, context.stage)
+    rows = [
+        {"label": row.label, "cells": line} for row, line in zip(table.rows, cells, strict=True)
+    ]
+    return (
+        environment()
+        .get_template("table.tex.j2")
+        .render(
+            number=table.number,
+            short_caption=table.caption,
+            caption=caption(table, context),
+            column_spec=Tex("c" * len(table.columns)),
+            row_header=table.row_header,
+            columns=table.columns,
+            rows=rows,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- Table 1
+
+
+def render_table1(grid: dict, context: Context) -> str:
+    """Table 1, the hyperparameter grid, from the config (base value and the values tried)."""
+    base = grid["base"]
+
+    def listing(values, show=str) -> str:
+        return ", ".join(show(value) for value in values)
+
+    rows = [
+        ("Dropout", f"{base['dropout']:g}", listing(grid["dropout"], lambda v: f"{v:g}")),
+        ("Learning Rate", slug(base["lr"]), listing(grid["lr"], slug)),
+        (
+            "Layer Freezing",
+            TABLE1_FINETUNE.get(base["finetune"], base["finetune"]),
+            listing(grid["finetune"], lambda v: TABLE1_FINETUNE.get(v, v)),
+        ),
+        ("Epochs", str(base["epochs"]), listing(grid["epochs"])),
+    ]
+    scaled = listing(grid["epochs"], lambda e: str(max(1, round(e * context.epoch_scale))))
+    text = Tex(
+        " ".join(
+            [
+                escape("Hyperparameter variation."),
+                escape(
+                    f"The paper's grid, as configured; at preset {context.preset} epochs are "
+                    f"scaled by {context.epoch_scale:g}, so the epochs run are {scaled}."
+                ),
+                reproduction_sentence(context),
+            ]
+        )
+    )
+    return (
+        environment()
+        .get_template("table.tex.j2")
+        .render(
+            number=1,
+            short_caption="Hyperparameter variation",
+            caption=text,
+            column_spec=Tex("cc"),
+            row_header="Hyperparameter",
+            columns=("Base", "Variation"),
+            rows=[{"label": label, "cells": [b, v]} for label, b, v in rows],
+        )
+    )
+
+
+def document(bodies: list[str]) -> str:
+    """A standalone LaTeX document holding the given tables (for checking they compile)."""
+    return (
+        environment()
+        .get_template("tables_document.tex.j2")
+        .render(bodies=[Tex(body) for body in bodies])
+    )
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def load_paper(path: str | Path) -> dict:
+    paper = yaml.safe_load(Path(path).read_text())
+    paper["tables"] = {int(number): table for number, table in paper["tables"].items()}
+    return paper
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", type=int, required=True, choices=range(1, 10))
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
+    parser.add_argument("--paper", required=True, help="paper_results.yaml")
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--epoch-scale", type=float, default=1.0)
+    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--runs", nargs="*", default=[], help="metrics.json of the table's cells")
+    source.add_argument("--summary", help="summary.csv instead of runs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    grid = json.loads(args.grid_json)
+    context = Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
+    if args.table == 1:
+        text = render_table1(grid, context)
+    else:
+        table = build_tables(grid)[args.table]
+        if args.summary:
+            summary = aggregate.read_summary(args.summary)
+        elif args.runs:
+            try:
+                runs, _ = aggregate.load_runs(args.runs)
+            except aggregate.MetricsError as error:
+                log.error("%s", error)
+                return 1
+            summary = aggregate.summarize(runs)
+            standin = bool(runs["quora_train_standin"].any())
+            context = dataclasses.replace(context, quora_standin=standin)
+        else:
+            parser.error(f"Table {args.table} needs --runs or --summary")
+        missing = [cell for cell in table.cells() if cell not in set(summary["cell"])]
+        if missing:
+            log.warning("Table %d: no runs for cells %s (shown as --)", args.table, missing)
+        text = render_table(table, summary, load_paper(args.paper), context)
+    aggregate.write_text_atomic(args.output, text)
+    log.info("Table %d -> %s", args.table, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
