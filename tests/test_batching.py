@@ -1,0 +1,104 @@
+"""Tokenise once, bucket by length, pad per batch; order is a function of (seed, epoch, task)."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from workflow_src.batching import (
+    TokenizedSplit,
+    autocast,
+    collate,
+    epoch_rng,
+    eval_batches,
+    train_batches,
+)
+
+
+def split_of(lengths, views=1, task="sst"):
+    tokens = [tuple([7] * n for _ in range(views)) for n in lengths]
+    labels = [i % 5 for i in range(len(lengths))] if task == "sst" else [0.5] * len(lengths)
+    return TokenizedSplit(task, [f"id{i}" for i in range(len(lengths))], labels, tokens, None, views)
+
+
+def test_every_example_once_per_epoch_with_and_without_bucketing():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(1003)]
+    for bucketing in (True, False):
+        batches = train_batches(lengths, 32, epoch_rng(1, 1, "sst"), bucketing)
+        flat = sorted(i for b in batches for i in b)
+        assert flat == list(range(1003))
+        assert all(len(b) <= 32 for b in batches)
+
+
+def test_bucketing_reduces_padding():
+    rng = random.Random(1)
+    lengths = [rng.randint(3, 60) for _ in range(2000)]
+
+    def padded(bucketing):
+        batches = train_batches(lengths, 32, epoch_rng(1, 1, "sst"), bucketing)
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded(True) < 0.8 * padded(False)
+
+
+def test_order_depends_only_on_seed_epoch_and_task():
+    lengths = list(range(3, 300))
+    run = lambda s, e, t: train_batches(lengths, 16, epoch_rng(s, e, t), True)  # noqa: E731
+    assert run(1, 2, "sst") == run(1, 2, "sst")
+    assert run(1, 2, "sst") != run(1, 3, "sst")
+    assert run(1, 2, "sst") != run(2, 2, "sst")
+    assert run(1, 2, "sst") != run(1, 2, "sts")
+
+
+def test_eval_batches_are_sorted_and_cover_everything():
+    lengths = [5, 1, 9, 3, 7]
+    batches = eval_batches(lengths, 2)
+    assert [i for b in batches for i in b] == [1, 3, 0, 4, 2]
+
+
+def test_collate_pads_to_the_longest_row_of_the_batch():
+    split = split_of([3, 5, 2, 9])
+    batch = collate(split, [0, 1, 2], pad_id=0)
+    assert batch.input_ids.shape == (3, 5)
+    assert batch.attention_mask.sum(1).tolist() == [3, 5, 2]
+    assert (batch.input_ids[2, 2:] == 0).all()
+    assert batch.labels.dtype == torch.long and batch.labels.tolist() == [0, 1, 2]
+
+
+def test_separate_pairs_are_stacked_first_sentences_then_second():
+    split = TokenizedSplit(
+        "sts", ["a", "b"], [1.0, 4.5], [([1, 2], [3, 4, 5]), ([6], [7, 8])], None, 2
+    )
+    batch = collate(split, [0, 1], pad_id=0)
+    assert batch.input_ids.tolist() == [[1, 2, 0], [6, 0, 0], [3, 4, 5], [7, 8, 0]]
+    assert batch.labels.dtype == torch.float32 and batch.views == 2
+
+
+def test_tokenize_once_single_separate_and_joint():
+    from transformers import AutoTokenizer
+
+    from workflow_src.batching import tokenize_split
+    from workflow_src.data import PairExample, SentenceExample
+    from workflow_src.model import resolve_encoder
+
+    tok = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)
+    single = tokenize_split("sst", [SentenceExample("x", " a fine film", 4)], tok, 16, False)
+    assert single.views == 1 and single.tokens[0][0][0] == tok.cls_token_id
+    pairs = [PairExample("p", "how are you", "who are you", 1.0)]
+    sep = tokenize_split("quora", pairs, tok, 16, joint=False)
+    joint = tokenize_split("quora", pairs, tok, 16, joint=True)
+    assert sep.views == 2 and joint.views == 1
+    assert joint.tokens[0][0].count(tok.sep_token_id) == 2 and 1 in joint.token_types[0][0]
+    long = tokenize_split("sst", [SentenceExample("y", "word " * 100, 0)], tok, 16, False)
+    assert len(long.tokens[0][0]) == 16
+
+
+def test_autocast_is_bf16_on_cuda_only_under_auto():
+    cpu = torch.device("cpu")
+    with autocast(cpu, "auto"):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast(cpu, "bf16"):
+        out = torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2))
+    assert out.dtype == torch.bfloat16
