@@ -1,0 +1,402 @@
+"""The HTML report: every table reproduced beside the paper, the paper's claims checked, plots.
+
+Rendered with Jinja2 (autoescape on, so text from the data is shown, never run) from the CSVs
+that `workflow_src.aggregate` writes and the paper's numbers and claims (`report/*.yaml`); it
+reads no metrics.json itself, it only links to them. Plots (matplotlib, Agg) are embedded as
+base64 PNG, so `results/report.html` is one self-contained file; with `--plots-dir` the same PNGs
+are also written there for Snakemake's own report.
+
+Command line (what `rules/report.smk` calls):
+    python -m workflow_src.report --metrics-csv results/metrics.csv \
+        --summary-csv results/summary.csv --epochs-csv results/epochs.csv \
+        --paper report/paper_results.yaml --claims report/claims.yaml \
+        --grid-json '{...config grid...}' --preset quick --encoder embedded --seeds 1 \
+        --epoch-scale 0.1 [--stage best] --output results/report.html [--plots-dir results/plots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display; before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from workflow_src import aggregate, claims, tables  # noqa: E402
+from workflow_src.grid import PRIMARY_METRIC, TASK_NAMES, Table, build_tables  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "report.html.j2"
+COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2"]
+DPI = 96
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+@dataclass
+class CellView:
+    """One table cell of the report: reproduced statistics beside the paper's value."""
+
+    cell: str
+    n: int = 0
+    mean: float | None = None  # percent
+    sd: float | None = None
+    low: float | None = None
+    high: float | None = None
+    paper: float | None = None
+    paper_bold: bool = False
+    best: bool = False
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.mean is None or self.paper is None else self.mean - self.paper
+
+    @property
+    def flagged(self) -> bool:
+        """The paper's value lies outside the reproduced interval."""
+        if self.mean is None or self.paper is None:
+            return False
+        return not (round(self.low, 2) <= self.paper <= round(self.high, 2))
+
+
+@dataclass
+class TableView:
+    number: int
+    caption: str
+    row_header: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, list]] = field(default_factory=list)  # (label, [CellView | str])
+    plots: list[dict] = field(default_factory=list)  # {"title", "src"}
+    numeric: bool = True
+    bold: str = "none"  # where the best reproduced value is bold: "row", "column", "none"
+
+
+def table_view(table: Table, summary: pd.DataFrame, paper: dict, stage: str) -> TableView:
+    found = tables.lookup(summary, stage)
+    printed = paper["tables"].get(table.number)
+    paper_bold = {tuple(pair) for pair in printed["bold"]} if printed else set()
+    grid_rows = []
+    for row in table.rows:
+        line = []
+        for column, cell in zip(table.columns, row.cells, strict=True):
+            view = CellView(cell)
+            if (cell, row.task) in found:
+                stats = found[(cell, row.task)]
+                view.n = int(stats["n"])
+                view.mean = 100 * float(stats["mean"])
+                view.sd = None if math.isnan(float(stats["sd"])) else 100 * float(stats["sd"])
+                view.low, view.high = 100 * float(stats["ci_low"]), 100 * float(stats["ci_high"])
+            if printed:
+                view.paper = claims.paper_value(printed, row.label, column)
+                view.paper_bold = (row.label, column) in paper_bold
+            line.append(view)
+        grid_rows.append(line)
+    means = [[view.mean for view in line] for line in grid_rows]
+    for i, j in tables.best_positions(table, means):
+        grid_rows[i][j].best = True
+    rows = [(row.label, line) for row, line in zip(table.rows, grid_rows, strict=True)]
+    return TableView(
+        table.number, table.caption, table.row_header, table.columns, rows, bold=table.bold
+    )
+
+
+def table1_view(grid: dict, epoch_scale: float) -> TableView:
+    base = grid["base"]
+
+    def show(values, fmt=str):
+        return ", ".join(fmt(v) for v in values)
+
+    scaled = show(grid["epochs"], lambda e: str(max(1, round(e * epoch_scale))))
+    rows = [
+        ("Dropout", [f"{base['dropout']:g}", show(grid["dropout"], lambda v: f"{v:g}")]),
+        ("Learning Rate", [tables.slug(base["lr"]), show(grid["lr"], tables.slug)]),
+        (
+            "Layer Freezing",
+            [
+                tables.TABLE1_FINETUNE.get(base["finetune"], base["finetune"]),
+                show(grid["finetune"], lambda v: tables.TABLE1_FINETUNE.get(v, v)),
+            ],
+        ),
+        ("Epochs", [str(base["epochs"]), f"{show(grid['epochs'])} (run here: {scaled})"]),
+        ("STS head (Table 7)", [base["sts_head"], show(grid["sts_head"])]),
+        ("Optimizer (Table 8)", [base["optimizer"], f"{base['optimizer']}, adamw"]),
+    ]
+    return TableView(
+        1, "Hyperparameter variation", "Hyperparameter", ("Base", "Variation"), rows, numeric=False
+    )
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def bar_plot(view: TableView) -> bytes:
+    """Reproduced means with 95% interval error bars per row and column; the paper as diamonds."""
+    labels = [label for label, _ in view.rows]
+    width = 0.8 / len(view.columns)
+    figure, axis = plt.subplots(figsize=(1.6 + 1.5 * len(labels), 3.2), layout="constrained")
+    for j, column in enumerate(view.columns):
+        xs = [i + (j - (len(view.columns) - 1) / 2) * width for i in range(len(labels))]
+        cells = [line[j] for _, line in view.rows]
+        means = [c.mean if c.mean is not None else 0.0 for c in cells]
+        errors = [
+            [max(0.0, c.mean - c.low) if c.mean is not None else 0.0 for c in cells],
+            [max(0.0, c.high - c.mean) if c.mean is not None else 0.0 for c in cells],
+        ]
+        axis.bar(xs, means, width * 0.92, label=column, color=COLORS[j % len(COLORS)])
+        axis.errorbar(xs, means, yerr=errors, fmt="none", ecolor="#222", capsize=3, lw=1)
+        paper = [(x, c.paper) for x, c in zip(xs, cells, strict=True) if c.paper is not None]
+        if paper:
+            axis.scatter(
+                *zip(*paper, strict=True),
+                marker="D",
+                s=18,
+                color="#111",
+                zorder=3,
+                label="paper" if j == 0 else None,
+            )
+    axis.set_xticks(range(len(labels)), [label.replace(" ", "\n", 1) for label in labels])
+    axis.set_ylabel("percent")
+    axis.spines[["top", "right"]].set_visible(False)
+    axis.legend(fontsize=7, frameon=False, ncols=min(5, len(view.columns) + 1), loc="upper left",
+                bbox_to_anchor=(0, 1.22))
+    return png(figure)
+
+
+def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
+    """Per-epoch dev metric (mean over seeds, min-max band) of each column, one panel per row."""
+    if epochs.empty:
+        return None
+    figure, axes = plt.subplots(
+        1, len(table.rows), figsize=(3.2 * len(table.rows), 2.6), squeeze=False, layout="constrained"
+    )
+    drawn = False
+    for axis, row in zip(axes[0], table.rows, strict=True):
+        metric = PRIMARY_METRIC[row.task]
+        for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
+            points = epochs[
+                (epochs["cell"] == cell) & (epochs["task"] == row.task) & (epochs["metric"] == metric)
+            ]
+            if points.empty:
+                continue
+            by_epoch = points.groupby("epoch")["value"].agg(["mean", "min", "max"]) * 100
+            color = COLORS[j % len(COLORS)]
+            axis.plot(by_epoch.index, by_epoch["mean"], marker="o", ms=3, color=color, label=column)
+            axis.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=color, alpha=0.15)
+            drawn = True
+        axis.set_title(row.label, fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.spines[["top", "right"]].set_visible(False)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].set_ylabel("dev, percent")
+    axes[0][0].legend(fontsize=7, frameon=False)
+    if not drawn:
+        plt.close(figure)
+        return None
+    return png(figure)
+
+
+def data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+# ----------------------------------------------------------------------------- overview
+
+
+def overview(runs: pd.DataFrame, args) -> dict:
+    def column(name):
+        return runs[name] if name in runs.columns else pd.Series(dtype=object)
+
+    wall = pd.to_numeric(column("wall_seconds"), errors="coerce").fillna(0)
+    on_gpu = column("device").astype(str) == "cuda"
+    gpus = sorted({str(g) for g in column("gpu_name").dropna()})
+    devices = sorted({str(d) for d in column("device").dropna()})
+    threads = sorted({int(t) for t in pd.to_numeric(column("threads"), errors="coerce").dropna()})
+    return {
+        "preset": args.preset,
+        "encoder": tables.ENCODER_NAMES.get(args.encoder, args.encoder),
+        "seeds": ", ".join(str(s) for s in args.seeds),
+        "stage": tables.STAGE_WORDS.get(args.stage, args.stage),
+        "runs": len(runs),
+        "cells": runs["cell"].nunique(),
+        "hardware": ", ".join(devices + gpus) or "unknown",
+        "threads": ", ".join(str(t) for t in threads) or "unknown",
+        "compute_hours": wall.sum() / 3600,
+        "gpu_hours": wall[on_gpu].sum() / 3600,
+        "slurm_jobs": int(column("slurm_job_id").notna().sum()),
+        "resumed": int(column("resumed_from_epoch").notna().sum()),
+    }
+
+
+def provenance(runs: pd.DataFrame) -> dict:
+    version_columns = sorted(c for c in runs.columns if c.startswith("version_"))
+    versions = {}
+    for name in version_columns:
+        values = runs[name].dropna().astype(str)
+        versions[name.removeprefix("version_")] = ", ".join(sorted(set(values)))
+    commits = sorted({str(c) for c in runs.get("git_commit", pd.Series()).dropna()})
+    return {"versions": versions, "commits": commits or ["unknown (not a git checkout)"]}
+
+
+def run_links(runs: pd.DataFrame, output: Path) -> list[dict]:
+    rows = []
+    for record in runs.sort_values(["cell", "seed"]).to_dict("records"):
+        rows.append(
+            {
+                "cell": record["cell"],
+                "seed": record["seed"],
+                "model": record.get("model"),
+                "tasks": record.get("tasks"),
+                "epochs": record.get("epochs"),
+                "wall_seconds": record.get("wall_seconds"),
+                "device": record.get("device"),
+                "href": os.path.relpath(record["path"], output.parent),
+            }
+        )
+    return rows
+
+
+# ----------------------------------------------------------------------------- page
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(tables.TEMPLATES),
+        autoescape=True,  # every value from the data is text, never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def number(value, digits=2, signed=False):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+    env.filters["num"] = number
+    env.filters["task_name"] = lambda task: TASK_NAMES.get(task, task)
+    return env
+
+
+def render(args) -> tuple[str, dict[str, bytes]]:
+    """The page and its plots (file name -> PNG bytes)."""
+    runs = pd.read_csv(args.metrics_csv)
+    summary = aggregate.read_summary(args.summary_csv)
+    epochs = pd.read_csv(args.epochs_csv)
+    paper = tables.load_paper(args.paper)
+    grid = json.loads(args.grid_json)
+    grid_tables = build_tables(grid)
+    claim_list = claims.load_claims(args.claims)
+    output = Path(args.output)
+
+    plots: dict[str, bytes] = {}
+    views = [table1_view(grid, args.epoch_scale)]
+    for number, table in grid_tables.items():
+        view = table_view(table, summary, paper, args.stage)
+        bars = bar_plot(view)
+        plots[f"table{number}_bars.png"] = bars
+        view.plots.append({"title": "Reproduced (bars, 95% interval) and paper (◆)", "src": data_uri(bars)})
+        curves = curve_plot(table, epochs[epochs["cell"].isin(table.cells())])
+        if curves is not None:
+            plots[f"table{number}_curves.png"] = curves
+            view.plots.append({"title": "Dev metric per epoch (mean over seeds, min–max band)", "src": data_uri(curves)})
+        views.append(view)
+
+    reproduced = claims.evaluate(claim_list, claims.run_values(runs, args.stage))
+    on_paper = {r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)}
+    context = tables.Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
+    notes = []
+    if context.encoder_note():
+        notes.append(context.encoder_note())
+    if "quora_train_standin" in runs.columns and runs["quora_train_standin"].astype(bool).any():
+        notes.append(tables.STANDIN_NOTE)
+    max_n = int(summary["n"].max()) if len(summary) else 0
+    if max_n <= 1:
+        notes.append(
+            "One seed per cell: every interval is the single run's value, so table flags and "
+            "claim verdicts rest on one run each."
+        )
+    missing = sorted({c for t in grid_tables.values() for c in t.cells()} - set(runs["cell"]))
+    if missing:
+        notes.append(f"No runs yet for {len(missing)} cells: {', '.join(missing)}.")
+
+    page = environment().get_template(TEMPLATE).render(
+        title="Multi-Task Learning with BERT: reproduction report",
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        overview=overview(runs, args),
+        notes=notes,
+        tables=views,
+        claims=reproduced,
+        on_paper=on_paper,
+        provenance=provenance(runs),
+        runs=run_links(runs, output),
+        verdict_counts={
+            verdict: sum(r.verdict == verdict for r in reproduced)
+            for verdict in (claims.REPRODUCED, claims.CONTRADICTED, claims.INCONCLUSIVE)
+        },
+    )
+    return page, plots
+
+
+def write_plots(directory: Path, plots: dict[str, bytes]) -> None:
+    """Replace `directory` with one holding exactly `plots`, atomically (temp dir + rename)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    for name, data in plots.items():
+        (staging / name).write_bytes(data)
+    staging.chmod(0o755)  # mkdtemp makes it private
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(staging, directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--metrics-csv", required=True)
+    parser.add_argument("--summary-csv", required=True)
+    parser.add_argument("--epochs-csv", required=True)
+    parser.add_argument("--paper", required=True, help="paper_results.yaml")
+    parser.add_argument("--claims", required=True, help="claims.yaml")
+    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--epoch-scale", type=float, default=1.0)
+    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--plots-dir", help="also write the plots here as PNG files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    page, plots = render(args)
+    if args.plots_dir:
+        write_plots(Path(args.plots_dir), plots)
+    aggregate.write_text_atomic(args.output, page)
+    log.info("report -> %s (%d plots, %d kB)", args.output, len(plots), len(page) // 1024)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
