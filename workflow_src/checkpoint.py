@@ -58,7 +58,7 @@ def save(run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], state: dic
         raise
     for old_epoch, path in epoch_dirs(run_dir):
         if old_epoch < epoch:
-            shutil.rmtree(path, ignore_errors=True)
+            discard(path)
     log.info("checkpoint written: %s", final)
     return final
 
@@ -66,10 +66,10 @@ def save(run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], state: dic
 def load_latest(run_dir: Path, device: torch.device | str = "cpu"):
     """(epoch, tensors, state) of the newest complete checkpoint, or None."""
     root = Path(run_dir) / CHECKPOINT_DIR
-    if root.is_dir():
-        for stale in root.glob(".epoch-*.tmp"):  # left by a kill during a write
-            shutil.rmtree(stale, ignore_errors=True)
-    for epoch, path in reversed(epoch_dirs(run_dir)):
+    for stale in [*root.glob(".epoch-*.tmp"), *Path(run_dir).glob(f".{CHECKPOINT_DIR}.*.tmp")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a kill during a write or a removal
+    found = epoch_dirs(run_dir)
+    for epoch, path in reversed(found):
         try:
             tensors = load_file(path / "weights.safetensors", device=str(device))
             state = torch.load(path / "state.pt", map_location=device, weights_only=True)
@@ -77,8 +77,24 @@ def load_latest(run_dir: Path, device: torch.device | str = "cpu"):
             log.warning("checkpoint %s unreadable (%s); trying an older one", path, exc)
             continue
         return epoch, tensors, state
+    if found:
+        log.warning("no readable checkpoint in %s; training starts from scratch", root)
     return None
 
 
+def discard(path: Path) -> None:
+    """Delete a checkpoint folder so that it never exists half-deleted under its final name.
+
+    It is renamed to a hidden temporary name first (atomic), then removed; a kill in between
+    leaves only a `.tmp` folder that load_latest clears.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    doomed = path.with_name(f".{path.name}.{os.getpid()}.deleting.tmp")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def remove(run_dir: Path) -> None:
-    shutil.rmtree(Path(run_dir) / CHECKPOINT_DIR, ignore_errors=True)
+    discard(Path(run_dir) / CHECKPOINT_DIR)

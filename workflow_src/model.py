@@ -45,7 +45,10 @@ def load_tokenizer(name: str):
 def load_transformer(name: str):
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(resolve_encoder(name), local_files_only=name == EMBEDDED)
+    # safetensors only: loading weights never unpickles (and so never runs) code from a file
+    return AutoModel.from_pretrained(
+        resolve_encoder(name), local_files_only=name == EMBEDDED, use_safetensors=True
+    )
 
 
 # ----------------------------------------------------------------------------- encoders
