@@ -1,0 +1,93 @@
+# What people read: the paper's Tables 1-9 as LaTeX and the HTML report.
+#
+#   snakemake results/table9.tex   Table 9 and only the training runs it shows
+#   snakemake report               results/report.html (the rule `report` below)
+#   snakemake --report report.html Snakemake's own report of the tables, plots and the page
+#
+# A table's inputs are only its own cells' metrics.json (table_cells in common.smk), so naming
+# one table builds no other table's runs. Numbers are best-epoch dev metrics (STAGE), as the
+# CS224N starter code keeps the best dev checkpoint.
+
+STAGE = "best"
+GRID_JSON = json.dumps(config["grid"], sort_keys=True)
+CAVEAT_PARAMS = dict(
+    preset=PRESET,
+    encoder=PRESET_CONFIG["encoder"],
+    seeds=" ".join(str(seed) for seed in SEEDS),
+    epoch_scale=PRESET_CONFIG["epoch_scale"],
+    stage=STAGE,
+    grid=GRID_JSON,
+)
+
+
+localrules:
+    render_table,
+    render_report,
+    report,
+
+
+rule render_table:
+    input:
+        runs=lambda wildcards: run_metrics(table_cells(wildcards.n)),
+        paper="report/paper_results.yaml",
+    output:
+        report(
+            "results/table{n}.tex",
+            caption="../report/captions/table.rst",
+            category="Tables",
+            labels={"table": "Table {n}"},
+        ),
+    log:
+        "logs/render_table/table{n}.log",
+    conda:
+        "../environment.yml"
+    params:
+        **CAVEAT_PARAMS,
+    shell:
+        "python -m workflow_src.tables --table {wildcards.n} --output {output}"
+        " --grid-json {params.grid:q} --paper {input.paper} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
+        " --stage {params.stage} --runs {input.runs} > {log} 2>&1"
+
+
+rule render_report:
+    input:
+        metrics="results/metrics.csv",
+        summary="results/summary.csv",
+        epochs="results/epochs.csv",
+        paper="report/paper_results.yaml",
+        claims="report/claims.yaml",
+    output:
+        html=report(
+            "results/report.html",
+            caption="../report/captions/report.rst",
+            category="Report",
+            labels={"page": "reproduction report"},
+        ),
+        plots=report(
+            directory("results/plots"),
+            patterns=["{name}.png"],
+            caption="../report/captions/plot.rst",
+            category="Plots",
+            labels={"plot": "{name}"},
+        ),
+    log:
+        "logs/render_report/render_report.log",
+    conda:
+        "../environment.yml"
+    params:
+        **CAVEAT_PARAMS,
+    shell:
+        "python -m workflow_src.report --metrics-csv {input.metrics}"
+        " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
+        " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
+        " --stage {params.stage} --output {output.html} --plots-dir {output.plots} > {log} 2>&1"
+
+
+# `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's
+# report() flag used above: rules are registered under `rules.<name>`, not as globals
+# (tests/test_report.py checks both `snakemake report` and the registered outputs).
+rule report:
+    input:
+        rules.render_report.output.html,
