@@ -1,0 +1,109 @@
+"""The Snakemake DAG: every paper cell a job, presets apart, incremental reruns."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, run_snakemake
+
+WORKFLOW_PARTS = ("Snakefile", "config.yaml", "rules", "schemas", "workflow_src", "report")
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """{rule: jobs} from the 'Job stats' block of a dry run."""
+    block = dry_run_output.split("Job stats:")[1].split("Reasons:")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+
+
+def planned_cells(dry_run_output: str) -> set[str]:
+    return set(re.findall(r"results/runs/\w+/([\w.\-]+)/seed\d+/metrics\.json", dry_run_output))
+
+
+def dry_run(*args: str, cwd: Path = REPO_ROOT) -> str:
+    result = run_snakemake("-n", "--forceall", *args, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_quick_preset_plans_every_cell_of_tables_2_to_9_once():
+    output = dry_run("--config", "preset=quick")
+    counts = job_counts(output)
+    assert counts["train_cell"] == 41  # one seed; see tests/test_grid.py for the count
+    assert counts["download_data"] == 1
+    assert len(planned_cells(output)) == 41
+
+
+def test_paper_preset_plans_three_seeds_per_cell_under_its_own_folder():
+    output = dry_run("--config", "preset=paper")
+    assert job_counts(output)["train_cell"] == 41 * 3
+    assert "results/runs/paper/" in output and "results/runs/quick/" not in output
+
+
+def test_one_table_plans_only_the_runs_it_shows():
+    output = dry_run("results/table9.tex")
+    assert planned_cells(output) == {"multitask-additive", "multitask-smart"}
+    output = dry_run("results/table7.tex")
+    assert planned_cells(output) == {"sts-base", "sts-head-multiply", "sts-head-difference", "sts-head-cosine"}
+
+
+def test_lint_is_clean():
+    result = run_snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_tiny_tree(tmp_path_factory) -> Path:
+    """A copy of the workflow that has run the whole DAG at the tiny preset (a few minutes)."""
+    tree = tmp_path_factory.mktemp("dag")
+    for part in WORKFLOW_PARTS:
+        source = REPO_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tree / part)
+    result = run_snakemake("--cores", "2", "--config", "preset=tiny", cwd=tree, timeout=1800)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return tree
+
+
+@pytest.mark.slow
+def test_tiny_preset_runs_end_to_end(finished_tiny_tree):
+    tree = finished_tiny_tree
+    for n in range(1, 10):
+        assert (tree / f"results/table{n}.tex").stat().st_size > 0
+    assert (tree / "results/report.html").exists()
+    runs = sorted((tree / "results/runs/tiny").glob("*/seed1/metrics.json"))
+    assert len(runs) == 41
+    metrics = json.loads(runs[0].read_text())
+    assert metrics["run"]["preset"] == "tiny"
+    assert metrics["data"]["quora_train_standin"] is True
+    assert len(list((tree / "results/benchmarks/tiny").glob("*/seed1.tsv"))) == 41
+    assert len(list((tree / "logs/train_cell/tiny").glob("*/seed1.log"))) == 41
+
+
+@pytest.mark.slow
+def test_finished_tree_has_nothing_to_do(finished_tiny_tree):
+    result = run_snakemake("-n", "--config", "preset=tiny", cwd=finished_tiny_tree)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_cells_setting_reruns_only_that_cell(finished_tiny_tree):
+    """A new AdamW weight decay touches the three AdamW cells and what is built from them."""
+    result = run_snakemake(
+        "-n", "--config", "preset=tiny", "grid={'adamw_weight_decay': 0.05}", cwd=finished_tiny_tree
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout
+    assert planned_cells(output) == {"sst-adamw", "quora-adamw", "sts-adamw"}
+    counts = job_counts(output)
+    assert "download_data" not in counts
+    assert counts["train_cell"] == 3
+    assert "results/table8.tex" in output and "results/table3.tex" not in output
