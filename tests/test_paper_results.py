@@ -7,10 +7,9 @@ import re
 import pytest
 import yaml
 
+from tests.conftest import REPO_ROOT
 from workflow_src import claims, tables
 from workflow_src.grid import build_tables
-
-from tests.conftest import REPO_ROOT
 
 PAPER_MD = REPO_ROOT / "../shared/paper/multitask-bert-paper.md"
 PAPER_RESULTS = REPO_ROOT / "report" / "paper_results.yaml"
@@ -95,5 +94,9 @@ def test_every_claim_holds_on_the_papers_own_numbers(paper):
     )
     assert len(claim_list) >= 10
     results = claims.evaluate_on_paper(claim_list, grid_tables, paper)
-    failed = {r.claim.id: [(c.comparison.describe(), c.diff) for c in r.results] for r in results if r.verdict != claims.REPRODUCED}
+    failed = {
+        r.claim.id: [(c.comparison.describe(), c.diff) for c in r.results]
+        for r in results
+        if r.verdict != claims.REPRODUCED
+    }
     assert not failed

@@ -101,7 +101,9 @@ def test_cli_reads_runs_and_writes_atomically(tmp_path, grid):
     """The command aggregates the table's runs itself and leaves no temporary file."""
     import json
 
-    runs = write_fake_runs(tmp_path / "runs", seeds=(1, 2), cells=set(build_tables(grid)[9].cells()))
+    runs = write_fake_runs(
+        tmp_path / "runs", seeds=(1, 2), cells=set(build_tables(grid)[9].cells())
+    )
     out = tmp_path / "out" / "table9.tex"
     code = tables.main(
         ["--table", "9", "--output", str(out), "--grid-json", json.dumps(grid), "--paper", str(PAPER),
@@ -127,7 +129,9 @@ def test_cli_names_a_malformed_metrics_file(tmp_path, grid, caplog):
     assert not (tmp_path / "t.tex").exists()
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (CI installs texlive)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None, reason="pdflatex not installed (CI installs texlive)"
+)
 def test_all_nine_tables_compile_with_pdflatex(tmp_path, grid, paper):
     """Tables 1-9 from fake runs, a preset name full of LaTeX specials in every caption, and a
     table whose labels are specials, in one document: pdflatex must finish without an error."""
@@ -137,7 +141,9 @@ def test_all_nine_tables_compile_with_pdflatex(tmp_path, grid, paper):
     context = tables.Context(SPECIALS, "bert_base & co", (1, 2), 0.1, "best", quora_standin=True)
     bodies = [tables.render_table1(grid, context)]
     bodies += [tables.render_table(t, summary, paper, context) for t in build_tables(grid).values()]
-    weird = Table(10, f"caption {SPECIALS}", (f"col {SPECIALS}",), (Row(SPECIALS, "sst", ("sst-base",)),))
+    weird = Table(
+        10, f"caption {SPECIALS}", (f"col {SPECIALS}",), (Row(SPECIALS, "sst", ("sst-base",)),)
+    )
     bodies.append(tables.render_table(weird, summary, paper, context))
     (tmp_path / "tables.tex").write_text(tables.document(bodies))
     result = subprocess.run(

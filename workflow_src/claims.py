@@ -247,7 +247,10 @@ def evaluate_comparison(
 
     left, right = point(comparison.left), point(comparison.right)
     cells = sorted({t.cell for t in comparison.terms()})
-    sizes = {cell: {len(values[(t.cell, t.task)]) for t in comparison.terms() if t.cell == cell} for cell in cells}
+    sizes = {
+        cell: {len(values[(t.cell, t.task)]) for t in comparison.terms() if t.cell == cell}
+        for cell in cells
+    }
     n = min(min(s) for s in sizes.values())
     if all(max(s) == 1 for s in sizes.values()):
         low = high = left - right

@@ -34,11 +34,11 @@ import jinja2
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display; before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from workflow_src import aggregate, claims, tables  # noqa: E402
-from workflow_src.grid import PRIMARY_METRIC, TASK_NAMES, Table, build_tables  # noqa: E402
+from workflow_src import aggregate, claims, tables
+from workflow_src.grid import PRIMARY_METRIC, TASK_NAMES, Table, build_tables
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,13 @@ def bar_plot(view: TableView) -> bytes:
     axis.set_xticks(range(len(labels)), [label.replace(" ", "\n", 1) for label in labels])
     axis.set_ylabel("percent")
     axis.spines[["top", "right"]].set_visible(False)
-    axis.legend(fontsize=7, frameon=False, ncols=min(5, len(view.columns) + 1), loc="upper left",
-                bbox_to_anchor=(0, 1.22))
+    axis.legend(
+        fontsize=7,
+        frameon=False,
+        ncols=min(5, len(view.columns) + 1),
+        loc="upper left",
+        bbox_to_anchor=(0, 1.22),
+    )
     return png(figure)
 
 
@@ -191,21 +196,29 @@ def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
     if epochs.empty:
         return None
     figure, axes = plt.subplots(
-        1, len(table.rows), figsize=(3.2 * len(table.rows), 2.6), squeeze=False, layout="constrained"
+        1,
+        len(table.rows),
+        figsize=(3.2 * len(table.rows), 2.6),
+        squeeze=False,
+        layout="constrained",
     )
     drawn = False
     for axis, row in zip(axes[0], table.rows, strict=True):
         metric = PRIMARY_METRIC[row.task]
         for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
             points = epochs[
-                (epochs["cell"] == cell) & (epochs["task"] == row.task) & (epochs["metric"] == metric)
+                (epochs["cell"] == cell)
+                & (epochs["task"] == row.task)
+                & (epochs["metric"] == metric)
             ]
             if points.empty:
                 continue
             by_epoch = points.groupby("epoch")["value"].agg(["mean", "min", "max"]) * 100
             color = COLORS[j % len(COLORS)]
             axis.plot(by_epoch.index, by_epoch["mean"], marker="o", ms=3, color=color, label=column)
-            axis.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=color, alpha=0.15)
+            axis.fill_between(
+                by_epoch.index, by_epoch["min"], by_epoch["max"], color=color, alpha=0.15
+            )
             drawn = True
         axis.set_title(row.label, fontsize=9)
         axis.set_xlabel("epoch")
@@ -318,16 +331,27 @@ def render(args) -> tuple[str, dict[str, bytes]]:
         view = table_view(table, summary, paper, args.stage)
         bars = bar_plot(view)
         plots[f"table{number}_bars.png"] = bars
-        view.plots.append({"title": "Reproduced (bars, 95% interval) and paper (◆)", "src": data_uri(bars)})
+        view.plots.append(
+            {"title": "Reproduced (bars, 95% interval) and paper (◆)", "src": data_uri(bars)}
+        )
         curves = curve_plot(table, epochs[epochs["cell"].isin(table.cells())])
         if curves is not None:
             plots[f"table{number}_curves.png"] = curves
-            view.plots.append({"title": "Dev metric per epoch (mean over seeds, min–max band)", "src": data_uri(curves)})
+            view.plots.append(
+                {
+                    "title": "Dev metric per epoch (mean over seeds, min–max band)",
+                    "src": data_uri(curves),
+                }
+            )
         views.append(view)
 
     reproduced = claims.evaluate(claim_list, claims.run_values(runs, args.stage))
-    on_paper = {r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)}
-    context = tables.Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
+    on_paper = {
+        r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
+    }
+    context = tables.Context(
+        args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage
+    )
     notes = []
     if context.encoder_note():
         notes.append(context.encoder_note())
@@ -343,20 +367,24 @@ def render(args) -> tuple[str, dict[str, bytes]]:
     if missing:
         notes.append(f"No runs yet for {len(missing)} cells: {', '.join(missing)}.")
 
-    page = environment().get_template(TEMPLATE).render(
-        title="Multi-Task Learning with BERT: reproduction report",
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        overview=overview(runs, args),
-        notes=notes,
-        tables=views,
-        claims=reproduced,
-        on_paper=on_paper,
-        provenance=provenance(runs),
-        runs=run_links(runs, output),
-        verdict_counts={
-            verdict: sum(r.verdict == verdict for r in reproduced)
-            for verdict in (claims.REPRODUCED, claims.CONTRADICTED, claims.INCONCLUSIVE)
-        },
+    page = (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            title="Multi-Task Learning with BERT: reproduction report",
+            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            overview=overview(runs, args),
+            notes=notes,
+            tables=views,
+            claims=reproduced,
+            on_paper=on_paper,
+            provenance=provenance(runs),
+            runs=run_links(runs, output),
+            verdict_counts={
+                verdict: sum(r.verdict == verdict for r in reproduced)
+                for verdict in (claims.REPRODUCED, claims.CONTRADICTED, claims.INCONCLUSIVE)
+            },
+        )
     )
     return page, plots
 

@@ -173,7 +173,11 @@ def best_positions(table: Table, means: list[list[float | None]]) -> set[tuple[i
     best = set()
     for group in groups:
         # compare as printed, so values that print the same are bold together
-        shown = {pos: round(means[pos[0]][pos[1]], 4) for pos in group if means[pos[0]][pos[1]] is not None}
+        shown = {
+            pos: round(means[pos[0]][pos[1]], 4)
+            for pos in group
+            if means[pos[0]][pos[1]] is not None
+        }
         if shown:
             top = max(shown.values())
             best |= {pos for pos, value in shown.items() if value == top}
@@ -238,9 +242,7 @@ def caption(table: Table, context: Context) -> Tex:
     return Tex(" ".join(parts))
 
 
-def render_table(
-    table: Table, summary: pd.DataFrame, paper: dict | None, context: Context
-) -> str:
+def render_table(table: Table, summary: pd.DataFrame, paper: dict | None, context: Context) -> str:
     """One of Tables 2-9 as a LaTeX table float."""
     cells = table_cells(table, summary, paper, context.stage)
     rows = [

@@ -1,0 +1,268 @@
+"""The HTML report in a real browser, the claim verdicts, and the report rules in the real DAG."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, run_snakemake
+from tests.fake_runs import write_fake_runs
+from workflow_src import aggregate, claims, report
+from workflow_src.grid import build_tables
+
+SCRIPT_TEXT = "Attack <script>document.title='pwned'</script> stays text"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+
+def config() -> dict:
+    return yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """results/report.html from fake runs at 3 seeds (Quora stand-in, a <script> in the data)."""
+    root = tmp_path_factory.mktemp("report")
+    grid = config()["grid"]
+    runs = write_fake_runs(
+        root / "results" / "runs", seeds=(1, 2, 3), standin=True, gpu_name=SCRIPT_TEXT
+    )
+    results = root / "results"
+    assert aggregate.main(
+        ["--runs", *map(str, runs), "--metrics-csv", str(results / "metrics.csv"),
+         "--summary-csv", str(results / "summary.csv"), "--epochs-csv", str(results / "epochs.csv"),
+         "--bootstrap", "500"]
+    ) == 0  # fmt: skip
+    claims_file = root / "claims.yaml"
+    document = yaml.safe_load((REPO_ROOT / "report" / "claims.yaml").read_text())
+    document["claims"][0]["text"] = SCRIPT_TEXT
+    claims_file.write_text(yaml.safe_dump(document))
+    assert report.main(
+        ["--metrics-csv", str(results / "metrics.csv"), "--summary-csv", str(results / "summary.csv"),
+         "--epochs-csv", str(results / "epochs.csv"), "--paper", str(REPO_ROOT / "report/paper_results.yaml"),
+         "--claims", str(claims_file), "--grid-json", json.dumps(grid), "--preset", "quick",
+         "--encoder", "embedded", "--seeds", "1", "2", "3", "--epoch-scale", "0.1",
+         "--output", str(results / "report.html"), "--plots-dir", str(results / "plots")]
+    ) == 0  # fmt: skip
+    return results / "report.html"
+
+
+def chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs it)")
+def test_console_detector_sees_a_console_error(tmp_path):
+    """The check below would notice a console error (so its silence means something)."""
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><script>console.error('boom')</script></body></html>")
+    result = chromium("--dump-dom", page.as_uri(), tmp_path=tmp_path)
+    assert any("boom" in line for line in console_messages(result.stderr))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs it)")
+def test_report_renders_in_chromium_with_every_table_and_plot(built, tmp_path):
+    """No console messages; nine tables, sixteen decodable plots; <script> in the data is text;
+    a full-page screenshot is saved beside the report (and to $REPORT_SCREENSHOT when set)."""
+    result = chromium("--dump-dom", built.as_uri(), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert console_messages(result.stderr) == []
+    dom = result.stdout
+    assert "<script" not in dom.lower()
+    assert "Attack &lt;script&gt;document.title='pwned'&lt;/script&gt; stays text" in dom
+    assert "<title>Multi-Task Learning with BERT: reproduction report</title>" in dom
+    for number in range(1, 10):
+        assert f'id="table{number}"' in dom
+    assert dom.count('<table class="results">') == 9
+    images = re.findall(r'<img class="plot" src="data:image/png;base64,([^"]+)"', dom)
+    assert len(images) == 16
+    assert all(base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n") for data in images)
+
+    shot = built.with_name("report.png")
+    result = chromium(
+        "--window-size=1280,9000", f"--screenshot={shot}", built.as_uri(), tmp_path=tmp_path
+    )
+    assert result.returncode == 0 and shot.stat().st_size > 50_000
+    print(f"screenshot: {shot}")
+    if os.environ.get("REPORT_SCREENSHOT"):
+        shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
+
+
+def test_report_is_self_contained_with_notes_provenance_and_run_links(built):
+    html = built.read_text()
+    assert not re.search(r'<(img|link|script)[^>]+(src|href)="(?!data:)', html)
+    assert "all-MiniLM-L6-v2 was trained on sentence pairs" in html and "0.84" in html
+    assert "Quora train was a stand-in" in html
+    assert "torch" in html and "5.24.0" in html and "0123456789abcdef" in html
+    links = re.findall(r'<a href="([^"#]+metrics\.json)">', html)
+    assert len(links) == 41 * 3
+    assert all((built.parent / link).is_file() for link in links)
+    assert sorted(p.name for p in (built.parent / "plots").iterdir())[:2] == [
+        "table2_bars.png",
+        "table2_curves.png",
+    ]
+
+
+def test_paper_value_outside_the_interval_is_flagged():
+    view = report.CellView("c", n=3, mean=50.0, sd=1.0, low=49.0, high=51.0, paper=52.0)
+    assert view.flagged and view.delta == pytest.approx(-2.0)
+    view.paper = 50.5
+    assert not view.flagged
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize(
+    ("op", "margin", "low", "high", "verdict"),
+    [
+        ("greater", 0, 0.5, 2.0, "reproduced"),
+        ("greater", 0, -2.0, -0.5, "contradicted"),
+        ("greater", 0, -0.5, 2.0, "inconclusive"),
+        ("less", 5, -9.0, -6.0, "reproduced"),
+        ("less", 5, -4.0, -1.0, "contradicted"),
+        ("within", 2, -1.0, 1.5, "reproduced"),
+        ("within", 2, 2.5, 4.0, "contradicted"),
+        ("within", 2, 1.0, 3.0, "inconclusive"),
+        ("not_greater", 1, -3.0, 0.5, "reproduced"),
+        ("not_greater", 1, 1.5, 3.0, "contradicted"),
+    ],
+)
+def test_verdict_reads_the_whole_interval(op, margin, low, high, verdict):
+    assert claims.comparison_verdict(op, margin, low, high) == verdict
+
+
+def test_claims_use_bootstrap_intervals_and_at_least():
+    claim = claims.Claim(
+        "c", "text", "", (), tuple(
+            claims.Comparison(task, claims.parse_side(f"{task}-a", task), "greater",
+                              claims.parse_side(f"{task}-b", task), 0.0)
+            for task in ("sst", "quora", "sts")
+        ), at_least=2,
+    )  # fmt: skip
+    values = {
+        ("sst-a", "sst"): np.array([60.0, 61, 62]),
+        ("sst-b", "sst"): np.array([50.0, 51, 52]),  # clearly greater
+        ("quora-a", "quora"): np.array([60.0, 61, 62]),
+        ("quora-b", "quora"): np.array([50.0, 51, 52]),  # clearly greater
+        ("sts-a", "sts"): np.array([40.0, 50, 60]),
+        ("sts-b", "sts"): np.array([45.0, 50, 55]),  # overlapping
+    }
+    (result,) = claims.evaluate([claim], values)
+    assert [r.verdict for r in result.results] == ["reproduced", "reproduced", "inconclusive"]
+    assert result.verdict == "reproduced" and result.n == 3
+    values[("sst-a", "sst")] = np.array([40.0, 41, 42])
+    (result,) = claims.evaluate([claim], values)
+    assert result.verdict == "inconclusive"
+    values[("quora-a", "quora")] = np.array([40.0, 41, 42])
+    (result,) = claims.evaluate([claim], values)
+    assert result.verdict == "contradicted"
+
+
+def test_claim_with_missing_runs_is_inconclusive_and_says_which():
+    (claim,) = [
+        c
+        for c in claims.load_claims(REPO_ROOT / "report/claims.yaml")
+        if c.id == "multitask-lifts-sts"
+    ]
+    (result,) = claims.evaluate([claim], {("sts-base", "sts"): np.array([40.0])})
+    assert result.verdict == "inconclusive"
+    assert result.results[0].missing == ("multitask-additive:sts",)
+
+
+def test_claims_name_only_cells_of_the_grid():
+    cells = {cell for t in build_tables(config()["grid"]).values() for cell in t.cells()}
+    assert claims.load_claims(REPO_ROOT / "report/claims.yaml", known_cells=cells)
+    with pytest.raises(claims.ClaimsError, match="unknown cells"):
+        claims.load_claims(REPO_ROOT / "report/claims.yaml", known_cells={"sst-base"})
+
+
+# ----------------------------------------------------------------------------- the DAG
+
+
+@pytest.fixture
+def workflow(tmp_path) -> Path:
+    """The workflow's files in a scratch folder, so no test touches the repository's results."""
+    for name in ("Snakefile", "config.yaml", "environment.yml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    for name in ("rules", "schemas", "report"):
+        shutil.copytree(REPO_ROOT / name, tmp_path / name)
+    (tmp_path / "workflow_src").symlink_to(REPO_ROOT / "workflow_src")
+    return tmp_path
+
+
+def planned_jobs(output: str) -> dict[str, list[str]]:
+    """rule name -> the wildcards line of each job of a dry run."""
+    jobs: dict[str, list[str]] = {}
+    for block in re.split(r"\n(?=\[|rule |localrule )", output):
+        match = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if match:
+            wildcards = re.search(r"wildcards: (.*)", block)
+            jobs.setdefault(match[1], []).append(wildcards[1] if wildcards else "")
+    return jobs
+
+
+@pytest.mark.parametrize("runs_present", [False, True])
+def test_table9_dry_run_plans_only_table9_runs(workflow, runs_present):
+    """`snakemake -n results/table9.tex` trains Table 9's cells (every seed) and nothing else."""
+    seeds = config()["presets"][config()["preset"]]["seeds"]
+    cells = build_tables(config()["grid"])[9].cells()
+    if runs_present:
+        write_fake_runs(workflow / "results" / "runs", seeds=seeds)
+    result = run_snakemake("-n", "results/table9.tex", cwd=workflow, timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = planned_jobs(result.stdout + result.stderr)
+    assert jobs["render_table"] == ["n=9"]
+    trained = sorted(jobs.get("train_cell", []))
+    if runs_present:
+        assert trained == []
+        assert set(jobs) == {"render_table"}
+    else:
+        assert trained == sorted(f"cell={c}, seed={s}" for c in cells for s in seeds)
+        assert set(jobs) <= {"render_table", "train_cell", "download_data"}
+
+
+def test_snakemake_report_target_and_snakemakes_own_report(workflow):
+    """`snakemake report` builds results/report.html although `report()` flags the outputs;
+    `snakemake --report` then collects the tables, the plots and the page."""
+    write_fake_runs(workflow / "results" / "runs", seeds=config()["presets"]["quick"]["seeds"])
+    tables = [f"results/table{n}.tex" for n in range(1, 10)]
+    result = run_snakemake("--cores", "4", "report", *tables, cwd=workflow, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workflow / "results" / "report.html").stat().st_size > 100_000
+    assert "preset quick" in (workflow / "results" / "table9.tex").read_text()
+    result = run_snakemake("--report", "report.html", cwd=workflow, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    added = re.findall(r"Adding (\S+) \(", result.stderr + result.stdout)
+    assert {"table1.tex", "table9.tex", "report.html", "summary.csv", "table9_bars.png"} <= set(
+        added
+    )
