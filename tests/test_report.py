@@ -255,12 +255,12 @@ def test_snakemake_report_target_and_snakemakes_own_report(workflow):
     """`snakemake report` builds results/report.html although `report()` flags the outputs;
     `snakemake --report` then collects the tables, the plots and the page."""
     write_fake_runs(workflow / "results" / "runs", seeds=config()["presets"]["quick"]["seeds"])
-    tables = [f"results/table{n}.tex" for n in range(1, 10)]
-    result = run_snakemake("--cores", "4", "report", *tables, cwd=workflow, timeout=120)
+    targets = ["report", "results/table1.tex", "results/table9.tex"]  # all nine: test_tables
+    result = run_snakemake("--cores", "4", *targets, cwd=workflow, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (workflow / "results" / "report.html").stat().st_size > 100_000
     assert "preset quick" in (workflow / "results" / "table9.tex").read_text()
-    result = run_snakemake("--report", "report.html", cwd=workflow, timeout=120)
+    result = run_snakemake("--report", "report.html", *targets, cwd=workflow, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     added = re.findall(r"Adding (\S+) \(", result.stderr + result.stdout)
     assert {"table1.tex", "table9.tex", "report.html", "summary.csv", "table9_bars.png"} <= set(
