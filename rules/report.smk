@@ -86,8 +86,8 @@ rule render_report:
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's
-# report() flag used above: rules are registered under `rules.<name>`, not as globals
-# (tests/test_report.py checks both `snakemake report` and the registered outputs).
+# report() flag, before or after this point: rules are registered under `rules.<name>`, not as
+# globals (tests/test_report.py checks both `snakemake report` and `snakemake --report`).
 rule report:
     input:
         rules.render_report.output.html,
