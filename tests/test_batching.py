@@ -19,7 +19,9 @@ from workflow_src.batching import (
 def split_of(lengths, views=1, task="sst"):
     tokens = [tuple([7] * n for _ in range(views)) for n in lengths]
     labels = [i % 5 for i in range(len(lengths))] if task == "sst" else [0.5] * len(lengths)
-    return TokenizedSplit(task, [f"id{i}" for i in range(len(lengths))], labels, tokens, None, views)
+    return TokenizedSplit(
+        task, [f"id{i}" for i in range(len(lengths))], labels, tokens, None, views
+    )
 
 
 def test_every_example_once_per_epoch_with_and_without_bucketing():

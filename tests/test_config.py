@@ -103,6 +103,11 @@ def test_joint_encoding_refuses_sts_heads_that_need_two_embeddings():
     TrainConfig(tasks=("sts",), pair_encoding="joint", sts_head="concat")
 
 
+def test_a_cell_with_nothing_to_train_is_refused():
+    with pytest.raises(ValueError, match="sts_head="):
+        TrainConfig(tasks=("sts",), finetune="none", sts_head="cosine")
+
+
 def test_bilstm_has_no_layers_to_freeze():
     with pytest.raises(ValueError, match="finetune="):
         TrainConfig(model="bilstm", finetune="none")

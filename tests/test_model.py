@@ -34,7 +34,12 @@ def tiny_encoder(pooling="cls", layers=3):
 def batch_for(task, views, n=4):
     g = torch.Generator().manual_seed(1)
     rows = [
-        tuple(torch.randint(1, 50, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g).tolist() for _ in range(views))
+        tuple(
+            torch.randint(
+                1, 50, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g
+            ).tolist()
+            for _ in range(views)
+        )
         for _ in range(n)
     ]
     labels = [i % 5 for i in range(n)] if task == "sst" else [float(i % 2) for i in range(n)]
@@ -62,7 +67,10 @@ def test_head_output_shape_and_gradient_reaches_the_encoder(task, head, views, s
     out = model(batch)
     assert out.shape == shape
     TASK_SPECS[task].loss(out, batch.labels).backward()
-    for name in ("backbone.embeddings.word_embeddings.weight", "backbone.encoder.layer.0.attention.self.query.weight"):
+    for name in (
+        "backbone.embeddings.word_embeddings.weight",
+        "backbone.encoder.layer.0.attention.self.query.weight",
+    ):
         grad = dict(model.encoder.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 

@@ -234,6 +234,12 @@ class TrainConfig:
                 "concat with pair_encoding=joint (multiply/difference/cosine need two sentence "
                 "embeddings; joint encoding gives one)",
             )
+        if self.finetune == "none" and self.tasks == ("sts",) and self.sts_head == "cosine":
+            _fail(
+                "sts_head",
+                self.sts_head,
+                "a head with parameters when finetune=none and tasks=[sts] (nothing would train)",
+            )
         if self.model == "bilstm" and self.finetune != "all":
             _fail("finetune", self.finetune, "all for model=bilstm (it has no pretrained layers)")
 

@@ -1,0 +1,349 @@
+"""The training command end to end: schedules, determinism, resume, real data, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from workflow_src import checkpoint, train
+from workflow_src.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real CS224N files (sst, sts; no quora-train) as published."""
+    path = (REPO / ".." / "shared" / "data" / "cs224n").resolve()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT with the embedded model's tokenizer, saved as a folder."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from workflow_src.model import resolve_encoder
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def tiny(encoder: str, data: Path, **overrides) -> TrainConfig:
+    settings = {
+        "run_name": "test",
+        "preset": "tiny",
+        "encoder": encoder,
+        "data_dir": str(data),
+        "tasks": ["sst", "sts"],
+        "epochs": 2,
+        "lr": 1e-3,
+        "dropout": 0.1,
+        "batch_size": 16,
+        "max_length": 32,
+        "train_limit": 48,
+        "dev_limit": 40,
+        "device": "cpu",
+        **overrides,
+    }
+    return TrainConfig.from_dict(settings)
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def test_round_robin_trains_all_sst_then_quora_then_sts():
+    cfg = TrainConfig(tasks=("sts", "sst", "quora"), batch_size=4)
+    lengths = {"sst": [5] * 10, "quora": [5] * 6, "sts": [5] * 3}
+    plan = train.plan_epoch(cfg, lengths, seed=1, epoch=1)
+    assert [u[0][0] for u in plan] == ["sst"] * 3 + ["quora"] * 2 + ["sts"]
+    assert all(len(u) == 1 for u in plan)
+
+
+def test_interleaved_takes_one_batch_of_each_remaining_task_per_update():
+    cfg = TrainConfig(tasks=("sst", "sts"), batch_size=4, task_schedule="interleaved")
+    plan = train.plan_epoch(cfg, {"sst": [5] * 10, "sts": [5] * 4}, 1, 1)
+    assert [[t for t, _ in u] for u in plan] == [["sst", "sts"], ["sst"], ["sst"]]
+
+
+@pytest.mark.parametrize("schedule", ["round_robin", "interleaved", "proportional"])
+def test_every_schedule_sees_every_example_once_per_epoch(schedule):
+    cfg = TrainConfig(tasks=("sst", "quora", "sts"), batch_size=4, task_schedule=schedule)
+    lengths = {"sst": [3] * 21, "quora": [4] * 9, "sts": [5] * 5}
+    plan = train.plan_epoch(cfg, lengths, 3, 2)
+    for task, n in (("sst", 21), ("quora", 9), ("sts", 5)):
+        assert sorted(i for u in plan for t, b in u if t == task for i in b) == list(range(n))
+    assert plan == train.plan_epoch(cfg, lengths, 3, 2)
+
+
+def test_proportional_mixes_tasks():
+    cfg = TrainConfig(tasks=("sst", "sts"), batch_size=1, task_schedule="proportional")
+    plan = train.plan_epoch(cfg, {"sst": [3] * 40, "sts": [3] * 40}, 1, 1)
+    first_half = [u[0][0] for u in plan[:40]]
+    assert 5 < first_half.count("sst") < 35
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_single_task_quora_is_sampled_down_to_the_sst_size(prepared_data):
+    cfg = TrainConfig(tasks=("quora",), data_dir=str(prepared_data))
+    _, _, info = train.load_data(cfg)
+    sst_train = train.load_data(TrainConfig(tasks=("sst",), data_dir=str(prepared_data)))[2]
+    assert info["train_examples"]["quora"] == sst_train["train_examples"]["sst"] == 8544
+    assert info["quora_train_standin"] is True
+    assert info["skipped_rows"]["quora/train"] == 1  # quora-dev line 2577 sits in the stand-in
+    full = train.load_data(
+        TrainConfig(tasks=("quora",), data_dir=str(prepared_data), downsample_quora_to_sst=False)
+    )
+    assert full[2]["train_examples"]["quora"] == 13999
+    multi = train.load_data(TrainConfig(tasks=("sst", "quora"), data_dir=str(prepared_data)))
+    assert multi[2]["train_examples"]["quora"] == 13999  # multi-task keeps all of Quora (5.3)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def read_predictions(path: Path) -> list[list[str]]:
+    with path.open() as handle:
+        return list(csv.reader(handle))
+
+
+def test_run_writes_metrics_and_predictions_in_the_agreed_shape(
+    tmp_path, tiny_encoder, prepared_data
+):
+    cfg = tiny(tiny_encoder, prepared_data, tasks=["sst", "quora", "sts"], epochs=1)
+    metrics = train.run(cfg, 1, tmp_path)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == metrics
+    assert set(on_disk) == {
+        "run",
+        "settings",
+        "final",
+        "best",
+        "epochs",
+        "data",
+        "compute",
+        "provenance",
+        "smart",
+    }
+    assert on_disk["run"] == {
+        "cell": "test",
+        "preset": "tiny",
+        "seed": 1,
+        "tasks": ["sst", "quora", "sts"],
+        "model": "bert",
+        "encoder": tiny_encoder,
+    }
+    assert set(on_disk["final"]["sst"]) == {"accuracy", "macro_f1"}
+    assert set(on_disk["final"]["quora"]) == {"accuracy", "f1"}
+    assert set(on_disk["final"]["sts"]) == {"pearson", "spearman"}
+    assert on_disk["settings"] == cfg.to_dict()
+    assert on_disk["smart"] == cfg.to_dict()["smart"]
+    assert on_disk["data"]["quora_train_standin"] is True
+    assert on_disk["data"]["train_examples"] == {"sst": 48, "quora": 48, "sts": 48}
+    assert set(on_disk["compute"]) >= {
+        "wall_seconds",
+        "train_seconds",
+        "train_examples_per_second",
+        "peak_memory_mb",
+        "device",
+        "gpu_name",
+        "threads",
+        "slurm_job_id",
+        "resumed_from_epoch",
+    }
+    assert (
+        on_disk["compute"]["device"] == "cpu" and on_disk["compute"]["resumed_from_epoch"] is None
+    )
+    assert set(on_disk["provenance"]["versions"]) == {"torch", "transformers", "python"}
+    assert on_disk["epochs"][0]["epoch"] == 1 and set(on_disk["epochs"][0]["train_loss"]) == {
+        "sst",
+        "quora",
+        "sts",
+    }
+    rows = read_predictions(tmp_path / "predictions.csv")
+    assert rows[0] == ["task", "id", "prediction", "gold"]
+    assert len(rows) == 1 + 3 * 40
+    assert not (tmp_path / "checkpoint").exists()  # removed after success
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_two_runs_with_one_seed_give_identical_metrics(tmp_path, tiny_encoder, data_dir):
+    cfg = tiny(
+        tiny_encoder, data_dir, epochs=1, smart={"enabled": True}, task_schedule="interleaved"
+    )
+    a = train.run(cfg, 7, tmp_path / "a")
+    b = train.run(cfg, 7, tmp_path / "b")
+    assert a["final"] == b["final"] and a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    assert read_predictions(tmp_path / "a/predictions.csv") == read_predictions(
+        tmp_path / "b/predictions.csv"
+    )
+    c = train.run(cfg, 8, tmp_path / "c")
+    assert c["epochs"][0]["train_loss"] != a["epochs"][0]["train_loss"]
+
+
+def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
+    tmp_path, tiny_encoder, data_dir, monkeypatch
+):
+    cfg = tiny(tiny_encoder, data_dir, epochs=3, smart={"enabled": True})
+    whole = train.run(cfg, 3, tmp_path / "whole")
+
+    real_save = checkpoint.save
+
+    def save_then_die(run_dir, epoch, tensors, state):
+        path = real_save(run_dir, epoch, tensors, state)
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated kill after epoch 2's checkpoint")
+        return path
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg, 3, tmp_path / "killed")
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert [e for e, _ in checkpoint.epoch_dirs(tmp_path / "killed")] == [2]
+    monkeypatch.setattr(checkpoint, "save", real_save)
+
+    resumed = train.run(cfg, 3, tmp_path / "killed")
+    assert resumed["compute"]["resumed_from_epoch"] == 2
+    assert resumed["final"] == whole["final"]
+    assert [e["train_loss"] for e in resumed["epochs"]] == [
+        e["train_loss"] for e in whole["epochs"]
+    ]
+    assert [e["dev"] for e in resumed["epochs"]] == [e["dev"] for e in whole["epochs"]]
+    assert read_predictions(tmp_path / "whole/predictions.csv") == read_predictions(
+        tmp_path / "killed/predictions.csv"
+    )
+    assert not (tmp_path / "killed" / "checkpoint").exists()
+
+
+def test_a_checkpoint_for_other_settings_is_not_resumed(tmp_path, tiny_encoder, data_dir):
+    train.run(tiny(tiny_encoder, data_dir, epochs=1, keep_checkpoints=True), 1, tmp_path)
+    other = train.run(tiny(tiny_encoder, data_dir, epochs=1, lr=5e-4), 1, tmp_path)
+    assert other["compute"]["resumed_from_epoch"] is None
+
+
+def test_bilstm_and_frozen_encoder_go_through_the_same_loop(tmp_path, tiny_encoder, data_dir):
+    lstm = train.run(
+        tiny(
+            tiny_encoder,
+            data_dir,
+            epochs=1,
+            model="bilstm",
+            pair_encoding="joint",
+            lstm_embedding_dim=16,
+            lstm_hidden_dim=8,
+        ),
+        1,
+        tmp_path / "lstm",
+    )
+    assert lstm["run"]["model"] == "bilstm" and set(lstm["final"]) == {"sst", "sts"}
+    frozen = train.run(
+        tiny(tiny_encoder, data_dir, epochs=1, finetune="none", sts_head="multiply", tasks=["sts"]),
+        1,
+        tmp_path / "frozen",
+    )
+    assert set(frozen["final"]) == {"sts"}
+
+
+def test_short_run_with_the_embedded_encoder_lowers_the_training_loss(tmp_path, data_dir):
+    cfg = TrainConfig.from_dict(
+        {
+            "run_name": "embedded-short",
+            "encoder": "embedded",
+            "data_dir": str(data_dir),
+            "tasks": ["sst", "sts"],
+            "epochs": 3,
+            "lr": 1e-4,
+            "dropout": 0.1,
+            "batch_size": 16,
+            "max_length": 48,
+            "train_limit": 96,
+            "dev_limit": 32,
+            "schedule": "constant",
+            "device": "cpu",
+            "threads": 2,
+        }
+    )
+    metrics = train.run(cfg, 1, tmp_path)
+    first, last = metrics["epochs"][0]["train_loss"], metrics["epochs"][-1]["train_loss"]
+    assert last["sst"] < first["sst"] and last["sts"] < first["sts"]
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_help_is_fast_and_does_not_load_torch():
+    start = time.perf_counter()
+    code = "import sys; from workflow_src import train; sys.argv=['x','--help']\ntry: train.main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "--settings-json" in out.stdout and out.stdout.strip().endswith("False")
+    assert time.perf_counter() - start < 10
+
+
+def test_cli_refuses_bad_settings_naming_the_field(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workflow_src.train",
+            "--settings-json",
+            '{"dropout": 1.5}',
+            "--seed",
+            "1",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "dropout=1.5" in out.stderr
+
+
+def test_cli_trains_from_a_settings_file(tmp_path, tiny_encoder, data_dir):
+    settings = tiny(tiny_encoder, data_dir, epochs=1, tasks=["sst"]).to_dict()
+    (tmp_path / "cell.json").write_text(json.dumps(settings))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workflow_src.train",
+            "--settings",
+            str(tmp_path / "cell.json"),
+            "--seed",
+            "2",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["run"]["seed"] == 2
+    assert "epoch 1" in out.stderr
