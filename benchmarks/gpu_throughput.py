@@ -141,7 +141,7 @@ def data_sizes(data_dir: Path) -> dict:
             )
             for task in DATA_SIZES
         }
-    except Exception:  # noqa: BLE001 (any missing/unreadable file: fall back to the handout's sizes)
+    except Exception:  # any missing or unreadable file: the handout's sizes
         return dict(DATA_SIZES)
 
 
