@@ -93,10 +93,10 @@ class _Rows:
 
 def sst_rows(args, split: str, limit, tokenizer) -> _Rows:
     from workflow_src.data import load_split
+    from workflow_src.train import subset
 
-    examples = list(load_split(args.data_dir, "sst", split).examples)
-    if limit is not None:
-        examples = examples[:limit]
+    # The rows the project's run() trains and evaluates on (train_limit / dev_limit).
+    examples = subset(list(load_split(args.data_dir, "sst", split).examples), limit)
     enc = tokenizer([ex.sentence for ex in examples], truncation=True, max_length=args.max_length)
     return _Rows(dict(enc), [ex.label for ex in examples])
 

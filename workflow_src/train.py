@@ -29,9 +29,21 @@ from .config import TrainConfig
 log = logging.getLogger("workflow_src.train")
 
 QUORA_SAMPLE_SEED = 2023  # fixed: the downsampled Quora subset is the same for every seed
+SUBSET_SEED = 2024  # fixed: train_limit / dev_limit keep the same rows for every seed and cell
 
 
 # ----------------------------------------------------------------------------- data
+
+
+def subset(rows: list, limit: int | None) -> list:
+    """`limit` rows drawn at random (fixed seed), kept in file order; all rows without a limit.
+
+    Not the first `limit` rows: ids-sst-train.csv holds mostly positive sentences first and
+    mostly negative ones after row 4000, so a prefix would train on one sentiment only.
+    """
+    if limit is None or len(rows) <= limit:
+        return rows
+    return [rows[i] for i in sorted(random.Random(SUBSET_SEED).sample(range(len(rows)), limit))]
 
 
 def load_data(cfg: TrainConfig) -> tuple[dict, dict, dict]:
@@ -54,10 +66,8 @@ def load_data(cfg: TrainConfig) -> tuple[dict, dict, dict]:
             train["quora"] = [train["quora"][i] for i in keep]
             log.info("quora train sampled down to the SST train size: %d pairs", sst_size)
     for task in cfg.tasks:
-        if cfg.train_limit is not None:
-            train[task] = train[task][: cfg.train_limit]
-        if cfg.dev_limit is not None:
-            dev[task] = dev[task][: cfg.dev_limit]
+        train[task] = subset(train[task], cfg.train_limit)
+        dev[task] = subset(dev[task], cfg.dev_limit)
     provenance = read_provenance(cfg.data_dir)
     standin = "quora" in cfg.tasks and bool(provenance.get("quora_train_standin", False))
     if standin:
