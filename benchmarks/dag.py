@@ -1,0 +1,133 @@
+"""Wall-clock of the whole DAG from clean, of a no-op dry run, and of one table's regeneration.
+
+    python benchmarks/dag.py                       # quick preset, 2 cores, scratch copy in /tmp
+    python benchmarks/dag.py --preset tiny --keep  # keep the scratch copy to look at it
+
+The repository's own results/ are never touched: the working tree (tracked and untracked,
+non-ignored files, as `git ls-files` lists them) is copied into a scratch folder, and Snakemake
+runs there with `--directory`. The data come through the DAG's own download rule from a local
+mirror (MTB_DATA_MIRROR, default /work/shared/data/cs224n), so "from clean" includes them.
+
+Three figures, printed at the end:
+  full      `snakemake --cores N` from an empty results folder: every table, the report
+  dry_run   `snakemake -n` on the finished tree (nothing to do), median of 3
+  one_table one run's metrics.json rewritten (newer mtime), then `snakemake results/tableT.tex`
+            for a table that shows it: only that table's render job runs
+and the slowest training jobs from Snakemake's per-job benchmark files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def copy_tree(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files of the working tree (no results, no data)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (n.decode() for n in listed)):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def snakemake(workdir: Path, preset: str, cores: int, *extra: str) -> float:
+    """Seconds one Snakemake call takes; its output goes to workdir/snakemake-*.log."""
+    cmd = [str(SNAKEMAKE), "--cores", str(cores), "--config", f"preset={preset}", *extra]
+    cmd += ["--directory", str(workdir), "--snakefile", str(workdir / "Snakefile")]
+    logs = workdir / "benchmark-logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / f"snakemake-{len(list(logs.iterdir())):02d}.log"
+    start = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"dag.py: {' '.join(extra) or 'snakemake'} failed after {seconds:.0f}s: {log}")
+    return seconds
+
+
+def slowest_jobs(workdir: Path, preset: str, count: int = 8) -> list[tuple[float, str]]:
+    """(seconds, cell/seed) of the slowest training jobs, from Snakemake's benchmark TSVs."""
+    rows = []
+    for tsv in (workdir / "results" / "benchmarks" / preset).glob("*/seed*.tsv"):
+        with tsv.open() as handle:
+            first = next(csv.DictReader(handle, delimiter="\t"))
+        rows.append((float(first["s"]), f"{tsv.parent.name}/{tsv.stem}"))
+    return sorted(rows, reverse=True)[:count]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--table", type=int, default=3, help="the table to regenerate")
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        default=Path(os.environ.get("MTB_DATA_MIRROR", "/work/shared/data/cs224n")),
+    )
+    parser.add_argument("--scratch", type=Path, help="folder to run in (default: a new temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args(argv)
+
+    workdir = args.scratch or Path(tempfile.mkdtemp(prefix="mtb-dag-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if (workdir / "results").exists():
+        sys.exit(f"dag.py: {workdir}/results exists; give an empty --scratch folder")
+    copy_tree(workdir)
+    os.environ["MTB_DATA_MIRROR"] = str(args.mirror)
+    print(f"scratch copy: {workdir} (preset {args.preset}, {args.cores} cores)", flush=True)
+
+    try:
+        full = snakemake(workdir, args.preset, args.cores)
+        print(f"full      {full:8.1f} s  ({full / 60:.1f} min) from clean", flush=True)
+        dry = [snakemake(workdir, args.preset, 1, "-n") for _ in range(3)]
+        print(f"dry_run   {statistics.median(dry):8.1f} s  (median of {dry})", flush=True)
+
+        sys.path.insert(0, str(workdir))
+        import yaml
+
+        from workflow_src import grid
+
+        config = yaml.safe_load((workdir / "config.yaml").read_text())
+        config["preset"] = args.preset
+        cell = grid.cells_for_tables(config, [args.table])[0]
+        seed = config["presets"][args.preset]["seeds"][0]
+        metrics = workdir / "results" / "runs" / args.preset / cell / f"seed{seed}" / "metrics.json"
+        metrics.write_text(metrics.read_text())  # same content, newer mtime
+        table = f"results/table{args.table}.tex"
+        one = snakemake(workdir, args.preset, 1, table)
+        print(f"one_table {one:8.1f} s  ({table} after {cell}/seed{seed} changed)", flush=True)
+        print("slowest training jobs (s):")
+        for seconds, name in slowest_jobs(workdir, args.preset):
+            print(f"  {seconds:7.1f}  {name}")
+        print(
+            f"dag_full_s={full:.1f} dag_dry_run_s={statistics.median(dry):.2f} "
+            f"dag_one_table_s={one:.2f}"
+        )
+    finally:
+        if not args.keep and args.scratch is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
