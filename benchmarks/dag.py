@@ -8,7 +8,8 @@ non-ignored files, as `git ls-files` lists them) is copied into a scratch folder
 runs there with `--directory`. The data come through the DAG's own download rule from a local
 mirror (MTB_DATA_MIRROR, default /work/shared/data/cs224n), so "from clean" includes them.
 
-Three figures, printed at the end:
+Three figures, printed at the end (plus the CPU seconds of the full run, which other users of a
+shared machine do not inflate the way they inflate wall-clock):
   full      `snakemake --cores N` from an empty results folder: every table, the report
   dry_run   `snakemake -n` on the finished tree (nothing to do), median of 3
   one_table one run's metrics.json rewritten (newer mtime), then `snakemake results/tableT.tex`
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,8 +50,14 @@ def copy_tree(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
+def children_cpu() -> float:
+    """CPU seconds of every finished child process and its reaped descendants (all jobs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def snakemake(workdir: Path, preset: str, cores: int, *extra: str) -> float:
-    """Seconds one Snakemake call takes; its output goes to workdir/snakemake-*.log."""
+    """Seconds one Snakemake call takes; its output goes to workdir/benchmark-logs/."""
     cmd = [str(SNAKEMAKE), "--cores", str(cores), "--config", f"preset={preset}", *extra]
     cmd += ["--directory", str(workdir), "--snakefile", str(workdir / "Snakefile")]
     logs = workdir / "benchmark-logs"
@@ -97,8 +105,16 @@ def main(argv=None) -> int:
     print(f"scratch copy: {workdir} (preset {args.preset}, {args.cores} cores)", flush=True)
 
     try:
+        cpu_before = children_cpu()
         full = snakemake(workdir, args.preset, args.cores)
+        cpu = children_cpu() - cpu_before
+        load = os.getloadavg()[2]
         print(f"full      {full:8.1f} s  ({full / 60:.1f} min) from clean", flush=True)
+        print(
+            f"          {cpu:8.1f} CPU-s in all jobs: {cpu / args.cores:.0f} s on {args.cores} "
+            f"otherwise idle cores (15-min load average at the end: {load:.1f})",
+            flush=True,
+        )
         dry = [snakemake(workdir, args.preset, 1, "-n") for _ in range(3)]
         print(f"dry_run   {statistics.median(dry):8.1f} s  (median of {dry})", flush=True)
 
