@@ -137,18 +137,15 @@ def test_every_file_write_in_the_package_goes_through_a_temp_file_and_rename():
     assert direct == []
 
 
-def test_outputs_and_checkpoints_appear_only_by_rename(tmp_path, shared_data, monkeypatch):
-    """One in-process epoch: metrics.json, predictions.csv and the checkpoint folder each come
-    into being through os.replace from a temporary name beside them; the kept checkpoint holds
-    safetensors weights and a state that loads with weights_only=True."""
-    import torch
-    from safetensors import safe_open
-
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory, shared_data):
+    """One in-process epoch with keep_checkpoints=True, noting every os.replace it makes."""
     from workflow_src import train
     from workflow_src.config import TrainConfig
 
     settings = kr.tiny_settings(shared_data)
     settings.update(epochs=1, train_limit=16, dev_limit=8, keep_checkpoints=True)
+    run_dir = tmp_path_factory.mktemp("kept")
     renamed = []
     real_replace = os.replace
 
@@ -156,10 +153,22 @@ def test_outputs_and_checkpoints_appear_only_by_rename(tmp_path, shared_data, mo
         renamed.append((Path(src), Path(dst)))
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", spy)
-    train.run(TrainConfig.from_dict(settings), 1, tmp_path)
-    monkeypatch.setattr(os, "replace", real_replace)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "replace", spy)
+        metrics = train.run(TrainConfig.from_dict(settings), 1, run_dir)
+    return {"dir": run_dir, "renamed": renamed, "settings": settings, "metrics": metrics}
 
+
+def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
+    """metrics.json, predictions.csv and the checkpoint folder each come into being through
+    os.replace from a temporary name beside them; the kept checkpoint holds safetensors weights
+    and a state that loads with weights_only=True."""
+    import torch
+    from safetensors import safe_open
+
+    from workflow_src import train
+
+    tmp_path, renamed = kept_run["dir"], kept_run["renamed"]
     by_target = {dst.relative_to(tmp_path).as_posix(): src for src, dst in renamed}
     for final in ("metrics.json", "predictions.csv", "checkpoint/epoch-0001"):
         assert final in by_target, f"{final} was not renamed into place"
@@ -175,6 +184,21 @@ def test_outputs_and_checkpoints_appear_only_by_rename(tmp_path, shared_data, mo
         state
     )
     assert state["epoch"] == 1 and json.loads(state["settings"])["keep_checkpoints"] is True
+    assert state["code"] == train.code_version()
+
+
+def test_a_checkpoint_from_other_code_is_not_resumed(kept_run, tmp_path, monkeypatch, caplog):
+    """An edit to workflow_src between a kill and its rerun: start afresh, never mix versions."""
+    from workflow_src import train
+    from workflow_src.config import TrainConfig
+
+    shutil.copytree(kept_run["dir"] / "checkpoint", tmp_path / "checkpoint")
+    monkeypatch.setattr(train, "code_version", lambda: "edited")
+    with caplog.at_level(logging.WARNING, logger="workflow_src.train"):
+        metrics = train.run(TrainConfig.from_dict(kept_run["settings"]), 1, tmp_path)
+    assert "written by other code" in caplog.text
+    assert metrics["compute"]["resumed_from_epoch"] is None
+    assert kr.fingerprint(metrics) == kr.fingerprint(kept_run["metrics"])
 
 
 def test_downloads_appear_only_by_rename(tmp_path, shared_data, monkeypatch):

@@ -172,6 +172,24 @@ def git_commit() -> str | None:
         return None
 
 
+def code_version() -> str:
+    """sha256 of this package's source and the torch/transformers versions.
+
+    Stored in every checkpoint: a resume continues only under the code that began the run, so
+    an edit between a kill and its rerun cannot yield metrics that are half one version, half
+    another.
+    """
+    import hashlib
+
+    import torch
+    import transformers
+
+    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
 def peak_memory_mb(device) -> float:
     import torch
 
@@ -290,6 +308,7 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
 
     # ---- resume from the last complete epoch, if this run dir has one for these settings
     start_epoch, step, history, resumed_from, prior_wall, train_seconds = 1, 0, [], None, 0.0, 0.0
+    code = code_version()
     found = checkpoint.load_latest(run_dir, device)
     if found is not None:
         epoch_done, tensors, state = found
@@ -298,6 +317,13 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
             or state.get("seed") != seed
         ):
             log.warning("checkpoint in %s is for other settings or seed; starting afresh", run_dir)
+            checkpoint.remove(run_dir)
+        elif state.get("code") != code:
+            log.warning(
+                "checkpoint in %s was written by other code (workflow_src or torch/transformers "
+                "changed since); starting afresh",
+                run_dir,
+            )
             checkpoint.remove(run_dir)
         else:
             with torch.no_grad():
@@ -398,6 +424,7 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
             {
                 "settings": json.dumps(cfg.to_dict(), sort_keys=True),
                 "seed": seed,
+                "code": code,
                 "epoch": epoch,
                 "step": step,
                 "optimizer": optimizer.state_dict(),
