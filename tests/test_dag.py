@@ -11,13 +11,23 @@ import pytest
 
 from tests.conftest import REPO_ROOT, run_snakemake
 
-WORKFLOW_PARTS = ("Snakefile", "config.yaml", "rules", "schemas", "workflow_src", "report")
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "config.yaml",
+    "environment.yml",
+    "rules",
+    "schemas",
+    "workflow_src",
+    "report",
+)
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """{rule: jobs} from the 'Job stats' block of a dry run."""
     block = dry_run_output.split("Job stats:")[1].split("Reasons:")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+    return {
+        m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)
+    }
 
 
 def planned_cells(dry_run_output: str) -> set[str]:
@@ -48,7 +58,12 @@ def test_one_table_plans_only_the_runs_it_shows():
     output = dry_run("results/table9.tex")
     assert planned_cells(output) == {"multitask-additive", "multitask-smart"}
     output = dry_run("results/table7.tex")
-    assert planned_cells(output) == {"sts-base", "sts-head-multiply", "sts-head-difference", "sts-head-cosine"}
+    assert planned_cells(output) == {
+        "sts-base",
+        "sts-head-multiply",
+        "sts-head-difference",
+        "sts-head-cosine",
+    }
 
 
 def test_lint_is_clean():
@@ -96,10 +111,16 @@ def test_finished_tree_has_nothing_to_do(finished_tiny_tree):
 
 @pytest.mark.slow
 def test_changing_one_cells_setting_reruns_only_that_cell(finished_tiny_tree):
-    """A new AdamW weight decay touches the three AdamW cells and what is built from them."""
-    result = run_snakemake(
-        "-n", "--config", "preset=tiny", "grid={'adamw_weight_decay': 0.05}", cwd=finished_tiny_tree
-    )
+    """A new AdamW weight decay in config.yaml touches the three AdamW cells and what is built
+    from them, nothing else."""
+    config = finished_tiny_tree / "config.yaml"
+    original = config.read_text()
+    assert "adamw_weight_decay: 0.01" in original
+    config.write_text(original.replace("adamw_weight_decay: 0.01", "adamw_weight_decay: 0.05"))
+    try:
+        result = run_snakemake("-n", "--config", "preset=tiny", cwd=finished_tiny_tree)
+    finally:
+        config.write_text(original)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout
     assert planned_cells(output) == {"sst-adamw", "quora-adamw", "sts-adamw"}
