@@ -130,13 +130,17 @@ def _writing(epoch: int | None = None):
     )
 
 
-# name -> (when the clock starts, (min, max) seconds of random delay after it)
+# name -> (when the clock starts, (min, max) seconds of random delay after it); trials take
+# them in turn, so 20 kills visit each at least twice
 PHASES = {
     "startup": (lambda run_dir, log: True, (0.5, 4.0)),  # imports, model load, data
     "mid-epoch-1": (lambda run_dir, log: "epoch 1/" in log, (0.0, 1.0)),
-    "after-checkpoint": (_has_checkpoint(1), (0.0, 1.0)),  # somewhere in epoch 2
-    "checkpoint-write": (_writing(), (0.0, 0.2)),  # a checkpoint folder half written
-    "end": (_has_checkpoint(3), (0.0, 0.05)),  # evaluation done: outputs being written
+    "after-checkpoint-1": (_has_checkpoint(1), (0.0, 1.0)),  # somewhere in epoch 2
+    "checkpoint-write-1": (_writing(1), (0.0, 0.2)),  # the first checkpoint half written
+    "after-checkpoint-2": (_has_checkpoint(2), (0.0, 1.0)),  # somewhere in epoch 3
+    "checkpoint-write-2": (_writing(2), (0.0, 0.2)),
+    "checkpoint-write-3": (_writing(3), (0.0, 0.2)),  # the last one: training is done
+    "end": (_has_checkpoint(3), (0.0, 0.05)),  # outputs being written, checkpoints removed
 }
 
 

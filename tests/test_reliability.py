@@ -334,8 +334,8 @@ def kill_chain(reference):
     rng = random.Random(7)
     phases = [  # (name, (when the clock starts, random delay after it)), delays seeded
         ("mid-epoch-1", (kr.PHASES["mid-epoch-1"][0], (0.0, 0.5))),
-        ("after-checkpoint", (kr.PHASES["after-checkpoint"][0], (0.0, 0.5))),
-        ("checkpoint-write", (kr._writing(2), (0.0, 0.0))),  # at once: the write takes ~0.5 s
+        ("after-checkpoint-1", (kr.PHASES["after-checkpoint-1"][0], (0.0, 0.5))),
+        ("checkpoint-write-2", (kr.PHASES["checkpoint-write-2"][0], (0.0, 0.0))),  # at once
     ]
     steps = []
     for number, (phase, spec) in enumerate(phases, 1):
