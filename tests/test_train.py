@@ -278,12 +278,12 @@ def test_short_run_with_the_embedded_encoder_lowers_the_training_loss(tmp_path, 
             "lr": 1e-4,
             "dropout": 0.1,
             "batch_size": 16,
-            "max_length": 48,
-            "train_limit": 96,
+            "max_length": 32,
+            "train_limit": 48,
             "dev_limit": 32,
             "schedule": "constant",
             "device": "cpu",
-            "threads": 2,
+            "threads": 1,  # no oversubscription on a shared 2-core runner
         }
     )
     metrics = train.run(cfg, 1, tmp_path)
