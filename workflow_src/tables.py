@@ -51,7 +51,7 @@ MINILM_NOTE = (
 )
 OTHER_ENCODER_NOTE = "The encoder differs from the paper's bert-base-uncased."
 STANDIN_NOTE = (
-    "Quora train was a stand-in (the first rows of quora-dev), so Quora dev scores are optimistic."
+    "Quora train was a stand-in cut from quora-dev (data/cs224n/PROVENANCE.json says which rows); the paper trained on about 141,000 pairs, so Quora scores are not comparable to the paper's."
 )
 STAGE_WORDS = {"best": "best-epoch dev metrics", "final": "last-epoch dev metrics"}
 TABLE1_FINETUNE = {
