@@ -102,6 +102,7 @@ def test_bilstm_cells_keep_their_own_batch_size():
     settings = grid.cell_settings(CONFIG, "sst-bilstm")
     assert settings["model"] == "bilstm"
     assert settings["batch_size"] == CONFIG["grid"]["bilstm"]["batch_size"]
+    assert grid.cell_settings(CONFIG, "quora-bilstm")["pair_encoding"] == "joint"  # one sequence
 
 
 @pytest.mark.parametrize(
@@ -110,3 +111,13 @@ def test_bilstm_cells_keep_their_own_batch_size():
 )
 def test_slug_is_short_and_path_safe(value, text):
     assert grid.slug(value) == text
+
+
+@pytest.mark.parametrize("preset", sorted(CONFIG["presets"]))
+def test_every_cell_at_every_preset_is_a_valid_training_config(preset):
+    from workflow_src.config import TrainConfig
+
+    config = {**CONFIG, "preset": preset}
+    for cell in grid.build_cells(CONFIG["grid"]):
+        settings = TrainConfig.from_dict(grid.cell_settings(config, cell))
+        assert settings.preset == preset and settings.run_name == cell

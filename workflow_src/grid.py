@@ -87,6 +87,8 @@ def build_cells(grid: dict) -> dict[str, Cell]:
             (task,),
             {
                 "model": "bilstm",
+                # Paper section 4: pair tasks concatenate the two token sequences.
+                "pair_encoding": "joint",
                 "lr": bilstm["lr"],
                 "batch_size": bilstm["batch_size"],
                 "dropout": bilstm["dropout"],
