@@ -419,3 +419,55 @@ def test_a_truncated_checkpoint_is_skipped_for_the_previous_good_one(kill_chain,
     metrics = json.loads((run_dir / "metrics.json").read_text())
     expected = json.loads((reference["dir"] / "metrics.json").read_text())
     assert kr.fingerprint(metrics) == kr.fingerprint(expected)
+
+
+@pytest.mark.slow
+def test_snakemake_killed_mid_training_recovers_as_the_readme_says(tmp_path, shared_data):
+    """kill -9 of Snakemake and its job after the first checkpoint: the rerun needs --unlock,
+    then `--rerun-incomplete` resumes the job after epoch 1 and finishes it."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN, SHARED_DATA
+
+    for part in ("Snakefile", "config.yaml", "environment.yml", "rules", "schemas", "report"):
+        source = REPO_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / part)
+        else:
+            shutil.copy(source, tmp_path / part)
+    shutil.copytree(
+        PACKAGE, tmp_path / "workflow_src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    target = "results/runs/tiny/sst-epochs30/seed1/metrics.json"
+    args = [target, "--cores", "1", "--config", "preset=tiny"]
+    env = {**os.environ, "MTB_DATA_MIRROR": str(SHARED_DATA)}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    run_dir = tmp_path / target.rsplit("/", 1)[0]
+    with open(tmp_path / "first.out", "w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "snakemake"), *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint" / "epoch-0001").exists():
+        assert proc.poll() is None, (tmp_path / "first.out").read_text()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and the training job with it
+    proc.wait()
+    assert not (run_dir / "metrics.json").exists()
+
+    locked = run_snakemake(*args, cwd=tmp_path, timeout=120)
+    assert locked.returncode != 0 and "--unlock" in locked.stderr + locked.stdout
+    assert run_snakemake(*args, "--unlock", cwd=tmp_path, timeout=120).returncode == 0
+    again = run_snakemake(*args, "--rerun-incomplete", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (tmp_path / "logs/train_cell/tiny/sst-epochs30/seed1.log").read_text()
+    assert "resumed after epoch 1 " in log
+    assert sorted(os.listdir(run_dir)) == ["metrics.json", "predictions.csv"]
