@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from workflow_src import data
+from workflow_src import atomic, data
+from workflow_src.atomic import write_bytes_atomic
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
 FILES = CONFIG["files"]
@@ -170,8 +171,8 @@ def test_atomic_write_leaves_old_content_when_interrupted(tmp_path, monkeypatch)
     def fail(*_):
         raise OSError("disk full")
 
-    monkeypatch.setattr(data.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        data.write_atomic(target, b"new content")
+        write_bytes_atomic(target, b"new content")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

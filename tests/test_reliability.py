@@ -105,8 +105,7 @@ def test_loading_never_unpickles_anything_but_weights():
 
 # Functions allowed to write a file directly: each writes to a temporary name and renames it.
 ATOMIC_WRITERS = {
-    ("data.py", "write_atomic"),
-    ("aggregate.py", "write_text_atomic"),
+    ("atomic.py", "write_bytes_atomic"),
     ("checkpoint.py", "save"),  # into a temporary folder, renamed as a whole
     ("report.py", "write_plots"),  # into a staging folder, renamed as a whole
 }

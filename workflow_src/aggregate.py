@@ -21,15 +21,15 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +68,6 @@ class MetricsError(ValueError):
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-def write_text_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode() if isinstance(text, str) else text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:

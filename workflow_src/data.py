@@ -24,11 +24,12 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .atomic import write_bytes_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +58,6 @@ class DataError(RuntimeError):
 def git_blob_sha1(data: bytes) -> str:
     """The id git gives a file's content: sha1(b"blob <len>\\0" + data)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that `path` holds either nothing new or the whole content, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(Path(path), text.encode("utf-8"))
 
 
 def verified_bytes(data: bytes, name: str, expected_blob: str, source: str) -> bytes:
@@ -127,7 +108,7 @@ def fetch(
                 continue  # handled below with a stand-in
             raise DataError(f"{name}: not in the data mirror {mirror}")
         data, source = read_source(name, base_url, commit, mirror)
-        write_atomic(dest / name, verified_bytes(data, name, blob, source))
+        write_bytes_atomic(dest / name, verified_bytes(data, name, blob, source))
         provenance["files"][name] = {"git_blob_sha1": blob, "bytes": len(data), "from": source}
         log.info("verified %s (%d bytes, blob %s)", name, len(data), blob[:12])
 
@@ -147,13 +128,16 @@ def build_quora_standin(dest: Path, train_rows: int) -> str:
     """
     full = dest / "quora-dev.full.csv"
     os.replace(dest / "quora-dev.csv", full)  # just written and verified by fetch()
-    header, *rows = full.read_text(encoding="utf-8").splitlines(keepends=True)
+    header, *rows = full.read_bytes().removesuffix(b"\n").split(b"\n")  # physical lines only
     if len(rows) <= train_rows:
         raise DataError(
             f"quora-dev.csv has {len(rows)} rows; the stand-in needs more than {train_rows}"
         )
-    write_text_atomic(dest / "quora-train.csv", header + "".join(rows[:train_rows]))
-    write_text_atomic(dest / "quora-dev.csv", header + "".join(rows[train_rows:]))
+    for name, part in (
+        ("quora-train.csv", rows[:train_rows]),
+        ("quora-dev.csv", rows[train_rows:]),
+    ):
+        write_bytes_atomic(dest / name, b"\n".join([header, *part]) + b"\n")
     return (
         f"quora-train.csv was not available: the first {train_rows} rows of the verified "
         f"quora-dev.csv stand in for it and the remaining {len(rows) - train_rows} rows serve "

@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from workflow_src import aggregate, claims, tables
+from workflow_src.atomic import write_text_atomic
 from workflow_src.grid import PRIMARY_METRIC, TASK_NAMES, Table, build_tables
 
 log = logging.getLogger(__name__)
@@ -421,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     page, plots = render(args)
     if args.plots_dir:
         write_plots(Path(args.plots_dir), plots)
-    aggregate.write_text_atomic(args.output, page)
+    write_text_atomic(args.output, page)
     log.info("report -> %s (%d plots, %d kB)", args.output, len(plots), len(page) // 1024)
     return 0
 

@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from workflow_src import aggregate
+from workflow_src.atomic import write_text_atomic
 from workflow_src.grid import PRIMARY_METRIC, Table, build_tables, slug
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,7 @@ MINILM_NOTE = (
     "bert-base-uncased."
 )
 OTHER_ENCODER_NOTE = "The encoder differs from the paper's bert-base-uncased."
-STANDIN_NOTE = (
-    "Quora train was a stand-in cut from quora-dev (data/cs224n/PROVENANCE.json says which rows); the paper trained on about 141,000 pairs, so Quora scores are not comparable to the paper's."
-)
+STANDIN_NOTE = "Quora train was a stand-in cut from quora-dev (data/cs224n/PROVENANCE.json says which rows); the paper trained on about 141,000 pairs, so Quora scores are not comparable to the paper's."
 STAGE_WORDS = {"best": "best-epoch dev metrics", "final": "last-epoch dev metrics"}
 TABLE1_FINETUNE = {
     "all": "Finetune all",
@@ -369,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             log.warning("Table %d: no runs for cells %s (shown as --)", args.table, missing)
         text = render_table(table, summary, load_paper(args.paper), context)
-    aggregate.write_text_atomic(args.output, text)
+    write_text_atomic(args.output, text)
     log.info("Table %d -> %s", args.table, args.output)
     return 0
 

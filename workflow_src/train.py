@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .config import TrainConfig
 
 log = logging.getLogger("workflow_src.train")
@@ -198,12 +199,6 @@ def peak_memory_mb(device) -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def write_atomic(path: Path, text: str) -> None:
-    from .data import write_text_atomic
-
-    write_text_atomic(path, text)
 
 
 def predictions_csv(dev_tok: dict, predictions: dict) -> str:
@@ -487,8 +482,10 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
         "smart": cfg.to_dict()["smart"],
     }
     metrics = json_ready(metrics)
-    write_atomic(run_dir / "predictions.csv", predictions_csv(dev_tok, predictions))
-    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(run_dir / "predictions.csv", predictions_csv(dev_tok, predictions))
+    write_text_atomic(
+        run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    )
     if not cfg.keep_checkpoints:
         checkpoint.remove(run_dir)
     log.info("final dev metrics: %s", json.dumps(final))
