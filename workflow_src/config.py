@@ -139,8 +139,10 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 for adam, decoupled for adamw
     schedule: str = "cosine"  # cosine annealing over all updates (paper base) | constant
     task_schedule: str = "round_robin"  # round_robin (paper) | interleaved | proportional
-    train_limit: int | None = None  # first N training examples per task (None = all)
-    dev_limit: int | None = None  # first N dev examples per task (None = all)
+    train_limit: int | None = (
+        None  # N training examples per task, a fixed random sample (None = all)
+    )
+    dev_limit: int | None = None  # N dev examples per task, a fixed random sample (None = all)
     downsample_quora_to_sst: bool = True  # single-task Quora: sample train to SST size (5.3)
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU | fp32 | bf16
     device: str = "auto"  # auto | cpu | cuda
