@@ -48,6 +48,23 @@ def prepared_data(tmp_path_factory, shared_data) -> Path:
     return dest
 
 
+def copy_workflow(dest: Path) -> Path:
+    """The working tree's tracked and untracked-but-not-ignored files (no results, no data) in
+    `dest`, so a test can run the workflow without touching the repository's own outputs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 def run_snakemake(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 600):
     """Run the project's Snakemake with the data mirror set; returns the CompletedProcess."""
     full_env = {**os.environ, "MTB_DATA_MIRROR": str(SHARED_DATA), **(env or {})}

@@ -131,22 +131,6 @@ def local_slurm():
 # ---- a private copy of the repository for a run, and running Snakemake in it
 
 
-def copy_repo(dest: Path) -> Path:
-    """Copy the working tree's tracked and untracked-but-not-ignored files to `dest`."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
-        src = REPO_ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
 def snakemake_env() -> dict:
     """The environment of a test's Snakemake: the venv first on PATH (rules call `python`),
     the data mirror (the download rule copies from it). sbatch passes it on (--export=ALL)."""

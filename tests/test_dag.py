@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_snakemake
-
-WORKFLOW_PARTS = (
-    "Snakefile",
-    "config.yaml",
-    "environment.yml",
-    "rules",
-    "schemas",
-    "workflow_src",
-    "report",
-)
+from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -75,13 +64,7 @@ def test_lint_is_clean():
 @pytest.fixture(scope="module")
 def finished_tiny_tree(tmp_path_factory) -> Path:
     """A copy of the workflow that has run the whole DAG at the tiny preset (a few minutes)."""
-    tree = tmp_path_factory.mktemp("dag")
-    for part in WORKFLOW_PARTS:
-        source = REPO_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tree / part)
+    tree = copy_workflow(tmp_path_factory.mktemp("dag"))
     result = run_snakemake("--cores", "2", "--config", "preset=tiny", cwd=tree, timeout=1800)
     assert result.returncode == 0, result.stderr[-5000:]
     return tree

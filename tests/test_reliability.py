@@ -428,17 +428,9 @@ def test_snakemake_killed_mid_training_recovers_as_the_readme_says(tmp_path, sha
     import subprocess
     import time
 
-    from tests.conftest import BIN, SHARED_DATA
+    from tests.conftest import BIN, SHARED_DATA, copy_workflow
 
-    for part in ("Snakefile", "config.yaml", "environment.yml", "rules", "schemas", "report"):
-        source = REPO_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / part)
-        else:
-            shutil.copy(source, tmp_path / part)
-    shutil.copytree(
-        PACKAGE, tmp_path / "workflow_src", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    copy_workflow(tmp_path)
     target = "results/runs/tiny/sst-epochs30/seed1/metrics.json"
     args = [target, "--cores", "1", "--config", "preset=tiny"]
     env = {**os.environ, "MTB_DATA_MIRROR": str(SHARED_DATA)}

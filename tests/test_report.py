@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, run_snakemake
+from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
 from workflow_src import aggregate, claims, report
 from workflow_src.grid import build_tables
@@ -212,12 +212,7 @@ def test_claims_name_only_cells_of_the_grid():
 @pytest.fixture
 def workflow(tmp_path) -> Path:
     """The workflow's files in a scratch folder, so no test touches the repository's results."""
-    for name in ("Snakefile", "config.yaml", "environment.yml"):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
-    for name in ("rules", "schemas", "report"):
-        shutil.copytree(REPO_ROOT / name, tmp_path / name)
-    (tmp_path / "workflow_src").symlink_to(REPO_ROOT / "workflow_src")
-    return tmp_path
+    return copy_workflow(tmp_path)
 
 
 def planned_jobs(output: str) -> dict[str, list[str]]:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_workflow
 from tests.slurm_cluster import (
-    copy_repo,
     local_slurm,  # noqa: F401 (fixture)
     sacct,
     snakemake_cmd,
@@ -155,7 +155,7 @@ def _requeue(fault: Fault):
 
 @pytest.fixture(scope="module")
 def slurm_run(local_slurm, tmp_path_factory) -> SlurmRun:  # noqa: F811 (fixture)
-    workdir = copy_repo(tmp_path_factory.mktemp("slurm-run"))
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
     targets = [TABLE] + [
         f"results/runs/{PRESET}/{cell}/seed1/metrics.json" for cell in (KILL_CELL, REQUEUE_CELL)
     ]

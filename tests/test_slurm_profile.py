@@ -19,10 +19,10 @@ import time
 import pytest
 import yaml
 
+from tests.conftest import copy_workflow
 from tests.slurm_cluster import (
     IN_CI,
     REPO_ROOT,
-    copy_repo,
     local_slurm,  # noqa: F401 (fixture)
     sacct,
     snakemake_cmd,
@@ -69,7 +69,7 @@ def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_trainin
     """`snakemake -n --cores 4 --profile slurm` in the repository root finds ./slurm/, runs the
     paper preset (paths under results/runs/paper/) and gives every training job gpu=1 with the
     profile's GPU model, and the paper's sizes, which the plugin turns into sbatch flags."""
-    workdir = copy_repo(tmp_path)
+    workdir = copy_workflow(tmp_path)
     proc = subprocess.run(
         snakemake_cmd("-n", "--cores", "4", "--profile", "slurm"),
         cwd=workdir,
@@ -115,7 +115,7 @@ def test_paper_training_job_is_submitted_to_slurm_with_a_gpu(local_slurm, tmp_pa
     assert overlay["set-resources"]["train_cell"]["gpu_model"] == real
     assert "config" not in overlay, "the overlay must keep the real profile's preset"
 
-    workdir = copy_repo(tmp_path)
+    workdir = copy_workflow(tmp_path)
     target = "results/runs/paper/sst-base/seed1/metrics.json"
     cmd = snakemake_cmd(
         "--cores", "4", "--profile", "slurm", "--profile", "tests/slurm-ci-gpu", "--verbose", target
