@@ -238,7 +238,15 @@ def cell_settings(config: dict, cell_id: str) -> dict:
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
     if cell.tasks != ("quora",):
         settings["downsample_quora_to_sst"] = False
-    for key in ("encoder", "device", "precision", "train_limit", "dev_limit", "max_length", "threads"):
+    for key in (
+        "encoder",
+        "device",
+        "precision",
+        "train_limit",
+        "dev_limit",
+        "max_length",
+        "threads",
+    ):
         settings[key] = preset[key]
     if settings.get("model", "bert") == "bert":
         settings["batch_size"] = preset["batch_size"]
