@@ -13,7 +13,9 @@ STAGE = "best"
 # trains with (bilstm, multitask, adamw_weight_decay) reaches the tables through its runs, so
 # changing it re-renders only the tables that show that cell.
 TABLE_LAYOUT_KEYS = ("base", "tasks", "dropout", "lr", "epochs", "finetune", "sts_head")
-GRID_JSON = json.dumps({key: config["grid"][key] for key in TABLE_LAYOUT_KEYS}, sort_keys=True)
+GRID_JSON = json.dumps(
+    {key: config["grid"][key] for key in TABLE_LAYOUT_KEYS}, sort_keys=True
+)
 CAVEAT_PARAMS = dict(
     preset=PRESET,
     encoder=PRESET_CONFIG["encoder"],
