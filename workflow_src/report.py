@@ -120,23 +120,13 @@ def table_view(table: Table, summary: pd.DataFrame, paper: dict, stage: str) -> 
 
 def table1_view(grid: dict, epoch_scale: float) -> TableView:
     base = grid["base"]
-
-    def show(values, fmt=str):
-        return ", ".join(fmt(v) for v in values)
-
-    scaled = show(grid["epochs"], lambda e: str(max(1, round(e * epoch_scale))))
+    scaled = tables.scaled_epochs(grid, epoch_scale)
     rows = [
-        ("Dropout", [f"{base['dropout']:g}", show(grid["dropout"], lambda v: f"{v:g}")]),
-        ("Learning Rate", [tables.slug(base["lr"]), show(grid["lr"], tables.slug)]),
-        (
-            "Layer Freezing",
-            [
-                tables.TABLE1_FINETUNE.get(base["finetune"], base["finetune"]),
-                show(grid["finetune"], lambda v: tables.TABLE1_FINETUNE.get(v, v)),
-            ],
-        ),
-        ("Epochs", [str(base["epochs"]), f"{show(grid['epochs'])} (run here: {scaled})"]),
-        ("STS head (Table 7)", [base["sts_head"], show(grid["sts_head"])]),
+        (name, [base_value, f"{tried} (run here: {scaled})" if name == "Epochs" else tried])
+        for name, base_value, tried in tables.table1_rows(grid)
+    ]
+    rows += [
+        ("STS head (Table 7)", [base["sts_head"], tables.listing(grid["sts_head"])]),
         ("Optimizer (Table 8)", [base["optimizer"], f"{base['optimizer']}, adamw"]),
     ]
     return TableView(

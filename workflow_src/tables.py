@@ -265,14 +265,14 @@ def render_table(table: Table, summary: pd.DataFrame, paper: dict | None, contex
 # ----------------------------------------------------------------------------- Table 1
 
 
-def render_table1(grid: dict, context: Context) -> str:
-    """Table 1, the hyperparameter grid, from the config (base value and the values tried)."""
+def listing(values, show=str) -> str:
+    return ", ".join(show(value) for value in values)
+
+
+def table1_rows(grid: dict) -> list[tuple[str, str, str]]:
+    """The paper's Table 1 from the config: (hyperparameter, base value, values tried)."""
     base = grid["base"]
-
-    def listing(values, show=str) -> str:
-        return ", ".join(show(value) for value in values)
-
-    rows = [
+    return [
         ("Dropout", f"{base['dropout']:g}", listing(grid["dropout"], lambda v: f"{v:g}")),
         ("Learning Rate", slug(base["lr"]), listing(grid["lr"], slug)),
         (
@@ -282,7 +282,17 @@ def render_table1(grid: dict, context: Context) -> str:
         ),
         ("Epochs", str(base["epochs"]), listing(grid["epochs"])),
     ]
-    scaled = listing(grid["epochs"], lambda e: str(max(1, round(e * context.epoch_scale))))
+
+
+def scaled_epochs(grid: dict, epoch_scale: float) -> str:
+    """The epochs a preset runs for the paper's 10/20/30 (as grid.cell_settings scales them)."""
+    return listing(grid["epochs"], lambda e: str(max(1, round(e * epoch_scale))))
+
+
+def render_table1(grid: dict, context: Context) -> str:
+    """Table 1, the hyperparameter grid, from the config (base value and the values tried)."""
+    rows = table1_rows(grid)
+    scaled = scaled_epochs(grid, context.epoch_scale)
     text = Tex(
         " ".join(
             [
