@@ -343,9 +343,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
     examples_seen = sum(len(train_tok[t]) for t in cfg.tasks) * (start_epoch - 1)
     for epoch in range(start_epoch, cfg.epochs + 1):
         epoch_start = time.perf_counter()
-        torch.manual_seed(
-            seed * 1000 + epoch
-        )  # dropout and SMART noise: a function of (seed, epoch)
+        # Dropout and SMART noise are a function of (seed, epoch): a resumed run matches.
+        torch.manual_seed(seed * 1000 + epoch)
         loss_sum = dict.fromkeys(cfg.tasks, 0.0)
         loss_count = dict.fromkeys(cfg.tasks, 0)
         plan = plan_epoch(cfg, lengths, seed, epoch)
