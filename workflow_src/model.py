@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -135,28 +136,20 @@ class LinearHead(nn.Module):
         return out.squeeze(-1) if self.outputs == 1 else out
 
 
-class MultiplyHead(nn.Module):
-    """Table 7 "dot product and map": Linear(H -> 1) on u * v (element-wise)."""
+class CombinedPairHead(nn.Module):
+    """Table 7 "dot product and map" (u * v, element-wise) and "difference and map" (u - v):
+    the two embeddings combined into one (B, H), then Linear(H -> 1)."""
 
-    def __init__(self, hidden: int, dropout: float):
+    COMBINE: ClassVar[dict] = {"multiply": torch.mul, "difference": torch.sub}
+
+    def __init__(self, kind: str, hidden: int, dropout: float):
         super().__init__()
+        self.combine = self.COMBINE[kind]
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(hidden, 1)
 
     def forward(self, u, v):
-        return self.linear(self.dropout(u * v)).squeeze(-1)  # (B,)
-
-
-class DifferenceHead(nn.Module):
-    """Table 7 "difference and map": Linear(H -> 1) on u - v."""
-
-    def __init__(self, hidden: int, dropout: float):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden, 1)
-
-    def forward(self, u, v):
-        return self.linear(self.dropout(u - v)).squeeze(-1)  # (B,)
+        return self.linear(self.dropout(self.combine(u, v))).squeeze(-1)  # (B,)
 
 
 class CosineHead(nn.Module):
@@ -177,10 +170,8 @@ def sts_head(kind: str, hidden: int, views: int, dropout: float) -> nn.Module:
         raise ValueError(
             f"sts_head={kind!r} needs two sentence embeddings (pair_encoding separate)"
         )
-    if kind == "multiply":
-        return MultiplyHead(hidden, dropout)
-    if kind == "difference":
-        return DifferenceHead(hidden, dropout)
+    if kind in CombinedPairHead.COMBINE:
+        return CombinedPairHead(kind, hidden, dropout)
     return CosineHead(dropout)
 
 
