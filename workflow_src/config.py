@@ -100,7 +100,7 @@ class SmartConfig:
     }
 
     def __post_init__(self):
-        _coerce(self, {k: v for k, v in self._KINDS.items()})
+        _coerce(self, self._KINDS)
         for name in ("weight", "noise_std", "step_size", "epsilon", "bregman_weight"):
             _check_range(f"smart.{name}", getattr(self, name), 0.0, None)
         _check_range("smart.steps", self.steps, 1, None)

@@ -231,8 +231,7 @@ def cell_settings(config: dict, cell_id: str) -> dict:
     preset = config["presets"][preset_name]
     grid = config["grid"]
     cell = build_cells(grid)[cell_id]
-    base = {key: value for key, value in grid["base"].items()}
-    settings = {**base, **{k: v for k, v in cell.overrides.items() if k != "smart"}}
+    settings = {**grid["base"], **{k: v for k, v in cell.overrides.items() if k != "smart"}}
     if "smart" in cell.overrides:
         settings["smart"] = dict(cell.overrides["smart"])
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
