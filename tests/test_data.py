@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,6 +130,26 @@ def test_cli_reports_a_corrupted_file_and_exits_nonzero(shared_data, tmp_path, c
     )
     assert code == 1
     assert "ids-sst-dev.csv" in caplog.text
+
+
+def test_failed_download_log_names_file_url_cause_and_the_mirror_remedy(tmp_path, monkeypatch):
+    """Offline, the log says which file and URL failed, why, and how to use a local mirror
+    (not only `<urlopen error ...>`)."""
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    unreachable = "http://127.0.0.1:9/gpoesia/minbert"  # discard port: connection refused
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow_src.data", "fetch", "--dest", str(tmp_path / "out"),
+         "--base-url", unreachable, "--commit", CONFIG["commit"],
+         "--files-json", json.dumps({"sts-dev.csv": FILES["sts-dev.csv"]})],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    url = f"{unreachable}/{CONFIG['commit']}/data/sts-dev.csv"
+    assert f"sts-dev.csv: download from {url} failed: " in result.stderr
+    assert "refused" in result.stderr.lower()  # the cause
+    assert f"{data.MIRROR_ENV}=/path/to/cs224n snakemake" in result.stderr
+    assert "data: mirror:" in result.stderr
+    assert not (tmp_path / "out" / "sts-dev.csv").exists()
 
 
 HEADER = {"sst": "\tid\tsentence\tsentiment\n", "sts": "\tid\tsentence1\tsentence2\tsimilarity\n"}

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,8 +78,25 @@ def read_source(name: str, base_url: str, commit: str, mirror: Path | None) -> t
         path = mirror / name
         return path.read_bytes(), str(path)
     url = f"{base_url.rstrip('/')}/{commit}/data/{name}"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        return response.read(), url
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return response.read(), url
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise DataError(download_failure(name, url, exc)) from exc
+
+
+def download_failure(name: str, url: str, exc: BaseException) -> str:
+    """What failed, why, and how to run without the network (the whole message a user sees)."""
+    cause = getattr(exc, "reason", None) or exc
+    if isinstance(exc, urllib.error.HTTPError):
+        cause = f"HTTP {exc.code} {exc.reason}"
+    return (
+        f"{name}: download from {url} failed: {cause}.\n"
+        "Without internet, point the workflow at a local folder holding the same files "
+        f"(a clone of the starter repository's data/ folder): `{MIRROR_ENV}=/path/to/cs224n "
+        "snakemake --cores 2`, or set `data: mirror: /path/to/cs224n` in config.yaml. Every "
+        "file is still verified against its pinned git blob id."
+    )
 
 
 def fetch(
