@@ -30,17 +30,18 @@ def dry_run(*args: str, cwd: Path = REPO_ROOT) -> str:
     return result.stdout
 
 
-def test_quick_preset_plans_every_cell_of_tables_2_to_9_once():
+def test_quick_preset_plans_every_cell_of_tables_2_to_9_and_the_supplementary_ones_once():
     output = dry_run("--config", "preset=quick")
     counts = job_counts(output)
-    assert counts["train_cell"] == 41  # one seed; see tests/test_grid.py for the count
+    # one seed: 41 cells of the paper's tables + 4 supplementary (see tests/test_grid.py)
+    assert counts["train_cell"] == 45
     assert counts["download_data"] == 1
-    assert len(planned_cells(output)) == 41
+    assert len(planned_cells(output)) == 45
 
 
 def test_paper_preset_plans_three_seeds_per_cell_under_its_own_folder():
     output = dry_run("--config", "preset=paper")
-    assert job_counts(output)["train_cell"] == 41 * 3
+    assert job_counts(output)["train_cell"] == 45 * 3
     assert "results/runs/paper/" in output and "results/runs/quick/" not in output
 
 
@@ -78,12 +79,12 @@ def test_tiny_preset_runs_end_to_end(finished_tiny_tree):
         assert (tree / f"results/table{n}.tex").stat().st_size > 0
     assert (tree / "results/report.html").exists()
     runs = sorted((tree / "results/runs/tiny").glob("*/seed1/metrics.json"))
-    assert len(runs) == 41
+    assert len(runs) == 45
     metrics = json.loads(runs[0].read_text())
     assert metrics["run"]["preset"] == "tiny"
     assert metrics["data"]["quora_train_standin"] is True
-    assert len(list((tree / "results/benchmarks/tiny").glob("*/seed1.tsv"))) == 41
-    assert len(list((tree / "logs/train_cell/tiny").glob("*/seed1.log"))) == 41
+    assert len(list((tree / "results/benchmarks/tiny").glob("*/seed1.tsv"))) == 45
+    assert len(list((tree / "logs/train_cell/tiny").glob("*/seed1.log"))) == 45
 
 
 @pytest.mark.slow

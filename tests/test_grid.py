@@ -50,7 +50,14 @@ def test_cells_shared_between_tables_run_once_and_total_41():
     assert shown == 58
     distinct = grid.cells_for_tables(CONFIG, range(2, 10))
     assert len(distinct) == len(set(distinct)) == 41
-    assert set(distinct) == set(grid.build_cells(CONFIG["grid"]))
+    supplementary = {cell for cell, _, _ in grid.supplementary_cells(CONFIG["grid"])}
+    assert supplementary == {
+        "sst-constant-lr",
+        "quora-constant-lr",
+        "sts-constant-lr",
+        "quora-all-data",
+    }
+    assert set(distinct) | supplementary == set(grid.build_cells(CONFIG["grid"]))
     for task in ("sst", "quora", "sts"):
         for number in (3, 4, 5, 6, 8):
             assert f"{task}-base" in tables[number].cells()
@@ -88,6 +95,50 @@ def test_table8_adamw_swaps_only_the_optimiser():
     changed = {key for key in base if base[key] != adamw[key]}
     assert changed == {"optimizer", "weight_decay", "run_name"}
     assert adamw["schedule"] == base["schedule"] == "cosine"
+
+
+def test_constant_lr_cells_swap_only_the_schedule():
+    for task in ("sst", "quora", "sts"):
+        base = grid.cell_settings(CONFIG, f"{task}-base")
+        constant = grid.cell_settings(CONFIG, f"{task}-constant-lr")
+        assert {k for k in base if base[k] != constant[k]} == {"schedule", "run_name"}
+        assert constant["schedule"] == "constant" and constant["optimizer"] == "adam"
+
+
+def test_quora_all_data_differs_from_quora_base_only_in_downsampling():
+    base = grid.cell_settings(CONFIG, "quora-base")
+    all_data = grid.cell_settings(CONFIG, "quora-all-data")
+    assert {k for k in base if base[k] != all_data[k]} == {"downsample_quora_to_sst", "run_name"}
+    assert all_data["downsample_quora_to_sst"] is False
+
+
+def test_multitask_settings_are_the_best_mean_over_tasks_of_tables_3_to_8():
+    """Each tuned value is the column of its table with the highest mean of the three tasks
+    (Table 7: the best STS head), computed from the paper's numbers."""
+    paper = yaml.safe_load((REPO_ROOT / "report" / "paper_results.yaml").read_text())["tables"]
+
+    def best(number):
+        columns, rows = paper[number]["columns"], paper[number]["rows"]
+        means = [sum(row[i] for row in rows.values()) / len(rows) for i in range(len(columns))]
+        return columns[means.index(max(means))]
+
+    values = {
+        "dropout": {f"Dropout={v:g}": v for v in CONFIG["grid"]["dropout"]}[best(3)],
+        "lr": {f"lr={grid.slug(v)}": v for v in CONFIG["grid"]["lr"]}[best(4)],
+        "epochs": {f"epoch={v}": v for v in CONFIG["grid"]["epochs"]}[best(5)],
+        "finetune": {grid.FINETUNE_LABELS[v]: v for v in CONFIG["grid"]["finetune"]}[best(6)],
+        "sts_head": {grid.STS_HEAD_LABELS[v]: v for v in CONFIG["grid"]["sts_head"]}[
+            max(paper[7]["rows"], key=lambda row: paper[7]["rows"][row][0])
+        ],
+        "optimizer": {"AdamW": "adamw", "CosineAnnealing": "adam"}[best(8)],
+    }
+    assert CONFIG["grid"]["multitask"]["tuned"] == values
+    settings = grid.cell_settings(CONFIG, "multitask-additive")
+    scale = CONFIG["presets"][CONFIG["preset"]]["epoch_scale"]
+    assert settings["epochs"] == max(1, round(values["epochs"] * scale))
+    assert {k: settings[k] for k in ("dropout", "lr", "finetune", "sts_head", "optimizer")} == {
+        k: values[k] for k in ("dropout", "lr", "finetune", "sts_head", "optimizer")
+    }
 
 
 def test_multitask_cells_train_all_tasks_and_only_one_uses_smart():
