@@ -1,0 +1,204 @@
+"""Claims against runs: intervals over dev examples and seeds, paired tests, verdicts, claims.csv.
+
+Synthetic predictions on 400 dev examples, the quick preset's dev size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from workflow_src import claims
+from workflow_src.claims import Claim, Comparison, Outcomes, parse_side
+
+N = 400
+IDS = tuple(f"id{i:04d}" for i in range(N))
+
+
+def comparison(task: str, left: str, right: str, op: str = "greater", margin: float = 0.0):
+    return Comparison(task, parse_side(left, task), op, parse_side(right, task), margin)
+
+
+def accuracy_pair(differ: int, seed: int = 0):
+    """Gold SST labels and two prediction vectors: `b` right on 250 examples, `a` on the same
+    250 plus `differ` more."""
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 5, N).astype(float)
+    b = gold.copy()
+    wrong = rng.choice(N, 150, replace=False)
+    b[wrong] = (gold[wrong] + 1) % 5
+    a = b.copy()
+    a[wrong[:differ]] = gold[wrong[:differ]]
+    return gold, a, b
+
+
+def outcomes_of(task, gold, **cells):
+    """cell name -> (S, N) predictions (or one (N,) vector) as Outcomes."""
+    out = {}
+    for cell, predictions in cells.items():
+        predictions = np.atleast_2d(predictions).astype(float)
+        seeds = tuple(range(1, len(predictions) + 1))
+        out[(f"{task}-{cell}", task)] = Outcomes(seeds, IDS, gold, predictions)
+    return out
+
+
+def verdict(st, op="greater", margin=0.0):
+    return claims.comparison_verdict(op, margin, st.low, st.high)
+
+
+def test_accuracy_cells_differing_on_2_of_400_examples_are_inconclusive():
+    gold, a, b = accuracy_pair(differ=2)
+    st = claims.comparison_statistics(
+        comparison("sst", "sst-a", "sst-b"), outcomes_of("sst", gold, a=a, b=b), seed=0
+    )
+    assert st.diff == pytest.approx(0.5)
+    assert st.low < 0 < st.high
+    assert verdict(st) == claims.INCONCLUSIVE
+    assert verdict(st, "less") == claims.INCONCLUSIVE
+    assert st.test == "McNemar exact" and st.p_value == pytest.approx(0.5)
+
+
+def test_accuracy_cells_differing_on_60_of_400_examples_are_decided():
+    gold, a, b = accuracy_pair(differ=60)
+    out = outcomes_of("sst", gold, a=a, b=b)
+    st = claims.comparison_statistics(comparison("sst", "sst-a", "sst-b"), out, seed=0)
+    assert st.diff == pytest.approx(15.0)
+    assert verdict(st) == claims.REPRODUCED
+    assert verdict(st, "less") == claims.CONTRADICTED
+    assert st.p_value == pytest.approx(stats.binomtest(60, 60).pvalue)
+    assert st.p_value < 1e-10
+
+
+def test_identical_predictions_still_get_an_interval_of_about_two_examples():
+    """Agresti-Min: agreement on every example is not certainty about the cells."""
+    gold, a, _ = accuracy_pair(differ=0)
+    st = claims.comparison_statistics(
+        comparison("sst", "sst-a", "sst-b"), outcomes_of("sst", gold, a=a, b=a), seed=0
+    )
+    assert st.diff == 0.0 and st.p_value == 1.0
+    assert st.high == pytest.approx(-st.low)
+    assert 100 / N < st.high < 2 * 100 / N
+    assert verdict(st) == claims.INCONCLUSIVE
+
+
+def pearson_pair(fixed: int, seed: int = 0):
+    """STS gold scores, a noisy prediction `b`, and `a` = `b` with `fixed` examples exact."""
+    rng = np.random.default_rng(seed)
+    gold = rng.uniform(0, 5, N)
+    b = gold + rng.normal(0, 2.0, N)
+    a = b.copy()
+    a[:fixed] = gold[:fixed]
+    return gold, a, b
+
+
+def test_pearson_cells_differing_on_2_of_400_examples_are_inconclusive():
+    gold, a, b = pearson_pair(fixed=2)
+    st = claims.comparison_statistics(
+        comparison("sts", "sts-a", "sts-b"), outcomes_of("sts", gold, a=a, b=b), seed=0
+    )
+    assert abs(st.diff) < 0.5
+    assert verdict(st) == claims.INCONCLUSIVE
+    assert st.test == "paired bootstrap" and st.p_value > 0.1
+
+
+def test_pearson_cells_differing_on_60_of_400_examples_are_decided():
+    gold, a, b = pearson_pair(fixed=60)
+    out = outcomes_of("sts", gold, a=a, b=b)
+    st = claims.comparison_statistics(comparison("sts", "sts-a", "sts-b"), out, seed=0)
+    r = [stats.pearsonr(x, gold).statistic * 100 for x in (a, b)]
+    assert st.diff == pytest.approx(r[0] - r[1])
+    assert verdict(st) == claims.REPRODUCED
+    assert verdict(st, "less") == claims.CONTRADICTED
+    assert st.p_value < 0.01
+
+
+def test_three_seeds_widen_the_interval_by_their_spread_with_t_quantiles():
+    """Seeds that disagree add their variance with few degrees of freedom (about 2, by
+    Welch-Satterthwaite): over 3 standard errors of the seed mean either way, where a
+    percentile bootstrap of 3 values gives about 1.6."""
+    gold, a, b = accuracy_pair(differ=30)
+    _, a_more, _ = accuracy_pair(differ=60)
+    out = outcomes_of("sst", gold, a=np.stack([a, a_more, b]), b=np.stack([b, b, b]))
+    st = claims.comparison_statistics(comparison("sst", "sst-a", "sst-b"), out, seed=0)
+    per_seed = np.array([7.5, 15.0, 0.0])  # a's lead over b in each seed, points
+    assert st.diff == pytest.approx(per_seed.mean())
+    standard_error = per_seed.std(ddof=1) / math.sqrt(3)
+    assert st.high - st.diff > stats.t.ppf(0.975, 3) * standard_error
+    assert st.diff - st.low == pytest.approx(st.high - st.diff)
+    assert verdict(st) == claims.INCONCLUSIVE
+    assert st.seeds == 3 and st.test == "paired permutation"
+
+
+def test_terms_on_two_tasks_add_their_variances():
+    """A gain on STS against a gain on SST: independent dev sets, so the variances add."""
+    gold_sts, a_sts, b_sts = pearson_pair(fixed=60)
+    gold_sst, a_sst, b_sst = accuracy_pair(differ=2)
+    out = {
+        **outcomes_of("sts", gold_sts, a=a_sts, b=b_sts),
+        **outcomes_of("sst", gold_sst, a=a_sst, b=b_sst),
+    }
+    both = Comparison(
+        "sst",
+        parse_side("sts-a:sts - sts-b:sts", "sts"),
+        "greater",
+        parse_side("sst-a:sst - sst-b:sst", "sst"),
+        0.0,
+    )
+    st = claims.comparison_statistics(both, out, seed=0)
+    alone = [
+        claims.comparison_statistics(comparison(t, f"{t}-a", f"{t}-b"), out, seed=0)
+        for t in ("sts", "sst")
+    ]
+    assert st.diff == pytest.approx(alone[0].diff - alone[1].diff)
+    half = [(x.high - x.low) / 2 for x in alone]
+    assert (st.high - st.low) / 2 == pytest.approx(math.hypot(*half), rel=0.05)
+    assert st.test == "normal, tasks combined" and st.examples == 2 * N
+
+
+def test_claims_csv_has_one_row_per_comparison_and_flags_fewer_than_three_seeds():
+    gold, a, b = accuracy_pair(differ=60)
+    out = outcomes_of("sst", gold, a=a, b=b)
+    claim = Claim(
+        "a-beats-b",
+        "a beats b",
+        "",
+        (),
+        (comparison("sst", "sst-a", "sst-b"), comparison("sst", "sst-a", "sst-c")),
+        at_least=1,
+    )
+    (result,) = claims.evaluate_runs([claim], out)
+    assert result.verdict == claims.REPRODUCED and result.indicative
+    frame = claims.claims_frame([result])
+    assert list(frame.columns) == claims.CSV_COLUMNS
+    assert frame["verdict"].tolist() == [claims.REPRODUCED, claims.INCONCLUSIVE]
+    assert frame["indicative"].tolist() == [True, True]
+    assert frame.loc[0, "left"] - frame.loc[0, "right"] == pytest.approx(15.0)
+    assert frame.loc[1, "test"] == "missing: sst-c:sst"
+
+
+def write_run(root, cell, seed, rows):
+    folder = root / cell / f"seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"run": {"cell": cell, "seed": seed}}))
+    lines = ["task,id,prediction,gold"] + [",".join(map(str, row)) for row in rows]
+    (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
+    return folder / "metrics.json"
+
+
+def test_outcomes_are_read_beside_each_metrics_file_and_aligned_by_id(tmp_path):
+    paths = [
+        write_run(tmp_path, "multitask-additive", 1, [("sst", "b", 1, 1), ("sst", "a", 2, 0)]),
+        write_run(tmp_path, "multitask-additive", 2, [("sst", "a", 0, 0), ("sst", "b", 1, 1)]),
+    ]
+    (key,) = claims.load_outcomes(paths)
+    outcome = claims.load_outcomes(paths)[key]
+    assert key == ("multitask-additive", "sst") and outcome.seeds == (1, 2)
+    assert outcome.ids == ("a", "b") and outcome.gold.tolist() == [0, 1]
+    assert outcome.predictions.tolist() == [[2, 1], [0, 1]]
+    paths.append(write_run(tmp_path, "multitask-additive", 3, [("sst", "c", 0, 0)]))
+    with pytest.raises(claims.ClaimsError, match="different sst dev ids"):
+        claims.load_outcomes(paths)
