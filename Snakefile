@@ -4,6 +4,7 @@
 #   snakemake --cores 4 --profile slurm      paper preset on a Slurm GPU cluster (./slurm/)
 #   snakemake results/table9.tex             one table and only the runs it needs
 #   snakemake report                         results/report.html
+#   snakemake cost                           training examples and compute hours, before any run
 #
 # Paths (<preset> is config["preset"], so presets never overwrite each other's runs):
 #   data/cs224n/<file>.csv, PROVENANCE.json                 verified downloads
@@ -39,3 +40,4 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/report.smk"
+include: "rules/cost.smk"

@@ -51,14 +51,16 @@ PEAK_BF16_TFLOPS = (
     ("A10", 125.0),
 )
 
-# Rows of the CS224N files (used when data/cs224n is not there): train, dev.
-DATA_SIZES = {
-    "sst": (8544, 1101),
-    "quora": (141506, 20212),
-    "sts": (6040, 863),
-}
-VIEWS = {"sst": 1, "quora": 2, "sts": 2}  # sequences per example, pair_encoding=separate
-EVAL_COST = 1 / 3  # a forward pass is a third of a training step's FLOPs
+# The FLOPs model and the handout's sizes are the cost estimate's (workflow_src/cost.py, what
+# `snakemake cost` prints), so the projection here and the estimate there cannot drift apart.
+from workflow_src.cost import (  # noqa: E402 (needs the path above)
+    DATA_SIZES,
+    EVAL_SHARE,
+    VIEWS,
+    bert_matmul_params,
+    smart_cost,
+    train_flops_per_sequence,
+)
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -67,35 +69,6 @@ def peak_tflops(device_name: str) -> float | None:
         if key.lower() in device_name.lower():
             return peak
     return None
-
-
-def bert_matmul_params(layers: int, hidden: int, intermediate: int) -> tuple[int, int]:
-    """(Linear weights+biases applied per token in the layers, per sequence in pooler+head)."""
-    attention = 4 * (hidden * hidden + hidden)  # Q, K, V, output projection
-    mlp = hidden * intermediate + intermediate + intermediate * hidden + hidden
-    pooler = hidden * hidden + hidden
-    return layers * (attention + mlp), pooler
-
-
-def train_flops_per_sequence(
-    layer_params: int, sequence_params: int, layers: int, hidden: int, seq_len: int
-) -> float:
-    """Forward + backward model FLOPs of one sequence of `seq_len` tokens (see module doc)."""
-    return (
-        6 * layer_params * seq_len + 12 * layers * hidden * seq_len * seq_len + 6 * sequence_params
-    )
-
-
-def smart_cost(smart: dict) -> float:
-    """Training cost of a SMART update relative to a plain one (forward + backward = 3).
-
-    K ascent steps (forward + backward each), the adversarial loss's forward + backward, and one
-    teacher forward when the Bregman term is on.
-    """
-    if not smart.get("enabled", False):
-        return 1.0
-    steps = smart.get("steps", 1)
-    return (3 + 3 * steps + 3 + (1 if smart.get("bregman", True) else 0)) / 3
 
 
 def cell_sequences(settings: dict, sizes: dict) -> float:
@@ -110,7 +83,7 @@ def cell_sequences(settings: dict, sizes: dict) -> float:
             train = min(train, settings["train_limit"])
         if settings.get("dev_limit") is not None:
             dev = min(dev, settings["dev_limit"])
-        per_epoch = train * smart_cost(settings.get("smart", {})) + dev * EVAL_COST
+        per_epoch = train * smart_cost(settings.get("smart", {})) + dev * EVAL_SHARE
         total += per_epoch * VIEWS[task] * settings["epochs"]
     return total
 

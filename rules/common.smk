@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from workflow_src import grid  # noqa: E402 (needs the path above)
+from workflow_src import cost, grid  # noqa: E402 (needs the path above)
 
 PRESET = config["preset"]
 if PRESET not in config["presets"]:
@@ -18,15 +18,24 @@ PRESET_CONFIG = config["presets"][PRESET]
 SEEDS = PRESET_CONFIG["seeds"]
 CELLS = grid.build_cells(config["grid"])
 ALL_CELLS = list(CELLS)
+# Each cell's training settings (JSON, as the training command takes them) and the resources
+# of its jobs at the preset in force, the wall-time limit from its cost estimate.
+CELL_SETTINGS = {
+    cell: json.dumps(grid.cell_settings(config, cell, CELLS), sort_keys=True)
+    for cell in ALL_CELLS
+}
+TRAIN_JOBS = cost.job_plan(config)
+# Cells whose jobs need no GPU where the preset gives them none (the BiLSTM in `paper`): they
+# run as train_cell_cpu, so that GPU settings of a profile (gpu_model) never reach them.
+CPU_CELLS = [
+    cell
+    for cell in ALL_CELLS
+    if TRAIN_JOBS[cell]["gpu"] == 0 and PRESET_CONFIG["resources"]["gpu"] > 0
+]
+GPU_CELLS = [cell for cell in ALL_CELLS if cell not in CPU_CELLS]
 RUNS = f"results/runs/{PRESET}"
 DATA_DIR = grid.DATA_DIR
 DATA_FILES = [f"{DATA_DIR}/{name}" for name in config["data"]["files"]]
-
-
-wildcard_constraints:
-    cell="|".join(re.escape(cell) for cell in ALL_CELLS),
-    seed=r"\d+",
-    n=r"[1-9]",
 
 
 def run_metrics(cells):
@@ -41,4 +50,20 @@ def table_cells(n):
 
 def cell_settings_json(wildcards):
     """One cell's full training settings, as the JSON the training command takes."""
-    return json.dumps(grid.cell_settings(config, wildcards.cell), sort_keys=True)
+    return CELL_SETTINGS[wildcards.cell]
+
+
+def cells_regex(cells):
+    """A wildcard constraint matching exactly `cells` (none: a pattern that never matches)."""
+    return "|".join(re.escape(cell) for cell in cells) or "(?!)"
+
+
+def train_resource(name):
+    """One resource of a cell's training jobs (TRAIN_JOBS), as rule resources take it."""
+    return lambda wildcards: TRAIN_JOBS[wildcards.cell][name]
+
+
+wildcard_constraints:
+    cell=cells_regex(ALL_CELLS),
+    seed=r"\d+",
+    n=r"[1-9]",

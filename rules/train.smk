@@ -1,5 +1,8 @@
 # One training job per cell and seed: every BERT ablation cell, the BiLSTM baseline and the
-# multi-task runs go through the same command (workflow_src.train).
+# multi-task runs go through the same command (workflow_src.train). Resources come per cell
+# from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
+# preset gives no GPU while others get one run as train_cell_cpu, which a profile's GPU
+# settings for train_cell do not reach.
 
 
 rule train_cell:
@@ -12,17 +15,25 @@ rule train_cell:
         f"logs/train_cell/{PRESET}/{{cell}}/seed{{seed}}.log",
     benchmark:
         f"results/benchmarks/{PRESET}/{{cell}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        cell=cells_regex(GPU_CELLS),
     conda:
         "../environment.yml"
     threads: PRESET_CONFIG["threads"]
     resources:
-        gpu=PRESET_CONFIG["resources"]["gpu"],
-        mem_mb=PRESET_CONFIG["resources"]["mem_mb"],
-        runtime=PRESET_CONFIG["resources"]["runtime"],
-        cpus_per_task=PRESET_CONFIG["resources"]["cpus_per_task"],
+        gpu=train_resource("gpu"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
+        cpus_per_task=train_resource("cpus_per_task"),
     params:
         settings=cell_settings_json,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "python -m workflow_src.train --settings-json {params.settings:q}"
         " --seed {wildcards.seed} --run-dir {params.run_dir} > {log} 2>&1"
+
+
+use rule train_cell as train_cell_cpu with:
+    wildcard_constraints:
+        cell=cells_regex(CPU_CELLS),
+    threads: PRESET_CONFIG.get("bilstm_resources", PRESET_CONFIG["resources"])["cpus_per_task"]

@@ -40,8 +40,10 @@ def test_quick_preset_plans_every_cell_of_tables_2_to_9_and_the_supplementary_on
 
 
 def test_paper_preset_plans_three_seeds_per_cell_under_its_own_folder():
+    """45 cells x 3 seeds; the three BiLSTM cells' jobs as train_cell_cpu (they ask no GPU)."""
     output = dry_run("--config", "preset=paper")
-    assert job_counts(output)["train_cell"] == 45 * 3
+    counts = job_counts(output)
+    assert (counts["train_cell"], counts["train_cell_cpu"]) == (42 * 3, 3 * 3)
     assert "results/runs/paper/" in output and "results/runs/quick/" not in output
 
 

@@ -29,6 +29,7 @@ from tests.slurm_cluster import (
     snakemake_env,
     submitted_jobs,
 )
+from workflow_src import cost
 
 PROFILE = REPO_ROOT / "slurm" / "config.yaml"
 GPU_OVERLAY = REPO_ROOT / "tests" / "slurm-ci-gpu" / "config.yaml"
@@ -67,8 +68,9 @@ def test_profile_documents_site_values_and_recovery_settings():
 
 def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_training_job(tmp_path):
     """`snakemake -n --cores 4 --profile slurm` in the repository root finds ./slurm/, runs the
-    paper preset (paths under results/runs/paper/) and gives every training job gpu=1 with the
-    profile's GPU model, and the paper's sizes, which the plugin turns into sbatch flags."""
+    paper preset (paths under results/runs/paper/) and gives every BERT training job gpu=1 with
+    the profile's GPU model, and the paper's sizes, which the plugin turns into sbatch flags;
+    the BiLSTM jobs ask for CPU cores only."""
     workdir = copy_workflow(tmp_path)
     proc = subprocess.run(
         snakemake_cmd("-n", "--cores", "4", "--profile", "slurm"),
@@ -82,7 +84,9 @@ def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_trainin
     assert proc.returncode == 0, output[-4000:]
     assert "Using profile slurm" in output
     train = [job for job in dry_run_jobs(output) if job["rule"] == "train_cell"]
-    paper = yaml.safe_load((workdir / "config.yaml").read_text())["presets"]["paper"]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    paper = config["presets"]["paper"]
+    plan = cost.job_plan({**config, "preset": "paper"})
     assert train, output[-4000:]
     assert len({job["output"] for job in train}) == len(train)
     seeds = {re.search(r"/seed(\d+)/", job["output"]).group(1) for job in train}
@@ -92,9 +96,18 @@ def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_trainin
         res = job["resources"]
         assert res["gpu"] == "1" and res["gpu_model"] == "a100", job  # -> --gpus=a100:1
         assert res["mem_mb"] == str(paper["resources"]["mem_mb"])  # -> --mem
-        assert res["runtime"] == str(paper["resources"]["runtime"])  # -> -t
+        cell = re.search(r"/paper/([^/]+)/seed", job["output"]).group(1)
+        assert res["runtime"] == str(plan[cell]["runtime"])  # -> -t, from the cost estimate
         assert res["cpus_per_task"] == str(paper["resources"]["cpus_per_task"])
         assert res["slurm_partition"] == "gpu" and res["slurm_account"] == "myproject"
+    # The BiLSTM baseline's jobs ask for no GPU (paper bilstm_resources): no --gpus at all.
+    cpu = [job for job in dry_run_jobs(output) if job["rule"] == "train_cell_cpu"]
+    cells = {re.search(r"/paper/([^/]+)/seed", job["output"]).group(1) for job in cpu}
+    assert cells == {f"{task}-bilstm" for task in config["grid"]["tasks"]}
+    for job in cpu:
+        res = job["resources"]
+        assert res["gpu"] == "0" and "gpu_model" not in res, job
+        assert res["cpus_per_task"] == str(paper["bilstm_resources"]["cpus_per_task"])
 
 
 @pytest.mark.slurm

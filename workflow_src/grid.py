@@ -243,12 +243,24 @@ def build_tables(grid: dict) -> dict[int, Table]:
     return {table.number: table for table in tables}
 
 
-def cell_settings(config: dict, cell_id: str) -> dict:
-    """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell."""
+def job_resources(preset: dict, model: str) -> dict:
+    """Resources of one training job of a preset: `bilstm_resources` for the BiLSTM baseline
+    where the preset has them (it needs no GPU), `resources` otherwise."""
+    if model == "bilstm" and "bilstm_resources" in preset:
+        return preset["bilstm_resources"]
+    return preset["resources"]
+
+
+def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = None) -> dict:
+    """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell.
+
+    `cells` is build_cells(config["grid"]) when the caller has it: callers that ask for every
+    cell pass it, so the grid is built once, not once per cell.
+    """
     preset_name = config["preset"]
     preset = config["presets"][preset_name]
     grid = config["grid"]
-    cell = build_cells(grid)[cell_id]
+    cell = (cells if cells is not None else build_cells(grid))[cell_id]
     settings = {**grid["base"], **{k: v for k, v in cell.overrides.items() if k != "smart"}}
     if "smart" in cell.overrides:
         settings["smart"] = dict(cell.overrides["smart"])
@@ -267,6 +279,10 @@ def cell_settings(config: dict, cell_id: str) -> dict:
         settings[key] = preset[key]
     if settings.get("model", "bert") == "bert":
         settings["batch_size"] = preset["batch_size"]
+    elif job_resources(preset, settings["model"])["gpu"] == 0:
+        # A job given no GPU trains on the CPU cores it was given.
+        settings["device"] = "cpu"
+        settings["threads"] = job_resources(preset, settings["model"])["cpus_per_task"]
     settings.update(
         run_name=cell_id,
         preset=preset_name,
