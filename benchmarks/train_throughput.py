@@ -113,7 +113,8 @@ def run_trainer(args, grouped: bool, train_limit, dev_limit, seed: int) -> tuple
         set_seed,
     )
 
-    from workflow_src.model import SST_CLASSES, load_tokenizer, resolve_encoder
+    from workflow_src.model import load_tokenizer, resolve_encoder
+    from workflow_src.tasks import TASK
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(False)  # the project's run() turns it on process-wide
@@ -124,7 +125,7 @@ def run_trainer(args, grouped: bool, train_limit, dev_limit, seed: int) -> tuple
     model = AutoModelForSequenceClassification.from_pretrained(
         resolve_encoder("embedded"),
         local_files_only=True,
-        num_labels=SST_CLASSES,
+        num_labels=TASK["sst"].outputs,
         classifier_dropout=0.5,  # the project's head dropout (TrainConfig.dropout)
     )
     with tempfile.TemporaryDirectory(prefix="bench-trainer-") as tmp:

@@ -140,6 +140,45 @@ def test_every_key_is_documented_with_default_and_bounds():
     assert missing == []
 
 
+def schema_enums() -> dict[str, list[tuple]]:
+    """Property name -> the enum of each property of that name anywhere in the schema ($refs
+    followed; an array's enum is its items')."""
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    defs = schema["$defs"]
+
+    def resolve(node: dict) -> dict:
+        return {**defs[node["$ref"].split("/")[-1]], **node} if "$ref" in node else node
+
+    found: dict[str, list[tuple]] = {}
+
+    def walk(node: dict) -> None:
+        for key, prop in node.get("properties", {}).items():
+            prop = resolve(prop)
+            enum = prop.get("enum") or resolve(prop.get("items", {})).get("enum")
+            if enum:
+                found.setdefault(key, []).append(tuple(enum))
+            walk(prop)
+
+    walk(schema)
+    for node in defs.values():
+        walk(node)
+    return found
+
+
+def test_schema_enums_are_the_choices_trainconfig_declares():
+    """Each setting's allowed values are declared once, beside its TrainConfig field; the
+    schema's enum of the same key must list the same values, in the same order."""
+    from workflow_src.config import TrainConfig, declared_choices
+
+    declared = declared_choices(TrainConfig)
+    enums = schema_enums()
+    for name in set(enums) & set(declared):
+        for enum in enums[name]:
+            assert enum == tuple(declared[name]), f"schema {name} {enum} != {declared[name]}"
+    # model is no config key: grid.build_cells sets it for the BiLSTM cells
+    assert set(declared) - set(enums) == {"model"}
+
+
 @pytest.mark.parametrize("case", list(BAD_VALUES), ids=list(BAD_VALUES))
 def test_bad_value_is_rejected_naming_the_key(case):
     mutate, named = BAD_VALUES[case]
@@ -167,3 +206,12 @@ def test_snakemake_stops_before_any_job_on_a_bad_value(override, named):
     assert result.returncode != 0
     assert named in result.stderr + result.stdout
     assert "Job stats" not in result.stdout
+
+
+def test_schema_data_files_are_the_files_tasks_py_reads():
+    """The files the schema accepts under data.files are the tasks' train and dev files."""
+    from workflow_src.tasks import SPLIT_FILES
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    accepted = schema["properties"]["data"]["properties"]["files"]["propertyNames"]["enum"]
+    assert sorted(accepted) == sorted(SPLIT_FILES.values())

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .tasks import TASK, TASKS
+
 BUCKET_CHUNK = 50  # batches per sorted chunk: large enough to bucket, small enough to mix
-TASK_INDEX = {"sst": 0, "quora": 1, "sts": 2}
+OTHER_STREAM = 7  # stream index of a key that is not a task (the proportional schedule's)
 
 
 @dataclass
@@ -28,7 +30,7 @@ class TokenizedSplit:
 
     task: str
     ids: list[str]
-    labels: list  # int (sst) or float (quora, sts)
+    labels: list  # int (multiclass: sst) or float (quora, sts)
     tokens: list[tuple[list[int], ...]]  # per example: one id list per view
     token_types: list[tuple[list[int], ...]] | None  # only for joint pairs
     views: int
@@ -46,7 +48,7 @@ def tokenize_split(
     """Token ids of every example, computed once per run (`joint`: [CLS] s1 [SEP] s2 [SEP])."""
     ids = [ex.id for ex in examples]
     labels = [ex.label for ex in examples]
-    if task == "sst":
+    if TASK[task].sentences == 1:
         enc = tokenizer([ex.sentence for ex in examples], truncation=True, max_length=max_length)
         return TokenizedSplit(task, ids, labels, [(t,) for t in enc["input_ids"]], None, 1)
     first = [ex.sentence1 for ex in examples]
@@ -69,7 +71,8 @@ def tokenize_split(
 
 def epoch_rng(seed: int, epoch: int, task: str) -> random.Random:
     """Independent, reproducible stream per (seed, epoch, task); no global state involved."""
-    return random.Random(seed * 1_000_003 + epoch * 101 + TASK_INDEX.get(task, 7))
+    stream = TASKS.index(task) if task in TASKS else OTHER_STREAM
+    return random.Random(seed * 1_000_003 + epoch * 101 + stream)
 
 
 def train_batches(
@@ -133,7 +136,7 @@ def collate(split: TokenizedSplit, index: list[int], pad_id: int) -> Batch:
         for r, i in enumerate(index):
             row = split.token_types[i][0]
             types[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-    dtype = torch.long if split.task == "sst" else torch.float32
+    dtype = torch.long if TASK[split.task].output == "multiclass" else torch.float32
     labels = torch.tensor([split.labels[i] for i in index], dtype=dtype)
     return Batch(split.task, input_ids, mask, types, labels, split.views, list(index))
 

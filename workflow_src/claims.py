@@ -26,7 +26,8 @@ import yaml
 from scipy import stats
 
 from workflow_src.aggregate import CONFIDENCE, N_BOOTSTRAP, key_seed
-from workflow_src.grid import PRIMARY_METRIC, TASKS, Table
+from workflow_src.grid import Table
+from workflow_src.tasks import PRIMARY_METRIC, TASKS
 
 OPS = {
     "greater": "left > right + {m}",

@@ -9,11 +9,40 @@ into every metrics file and checkpoint. No torch here: the DAG and the renderers
 
 from __future__ import annotations
 
+import functools
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
-from typing import ClassVar
 
-TASKS = ("sst", "quora", "sts")  # canonical order; round robin trains in this order (paper 4)
+from .tasks import TASKS
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a setting allows besides its type: choices, bounds, or a non-empty text."""
+
+    choices: tuple = ()  # for a tuple-typed setting, what each element may be
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself excluded
+    high_open: bool = True  # high itself excluded
+    nonempty: bool = False
+
+    def check(self, name: str, value) -> None:
+        if self.nonempty and not value.strip():
+            _fail(name, value, "a non-empty string")
+        if self.choices and value not in self.choices:
+            _fail(name, value, f"one of {', '.join(self.choices)}")
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            _fail(name, value, f"a value {'>' if self.low_open else '>='} {self.low}")
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            _fail(name, value, f"a value {'<' if self.high_open else '<='} {self.high}")
+
+
+def setting(default, **allowed):
+    """A dataclass field: its default, and what it allows (`Allowed`) declared beside it."""
+    return field(default=default, metadata={"allowed": Allowed(**allowed)})
 
 
 def _fail(name: str, value, expected: str):
@@ -39,24 +68,41 @@ def _check_kind(name: str, value, kind: type, *, optional: bool = False):
     return float(value) if kind is float else value
 
 
-def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(name, value, f"one of {', '.join(choices)}")
+@functools.cache
+def _plain_kinds(cls) -> dict[str, tuple[type, bool]]:
+    """name -> (type, may be None) of every field annotated with a plain type (or one | None),
+    read from the annotations; other fields (tasks, smart) are checked by their class."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
+        optional = type(None) in args
+        plain = [a for a in args if a is not type(None)] if args else [hint]
+        if len(plain) == 1 and plain[0] in (bool, int, float, str):
+            kinds[name] = (plain[0], optional)
+    return kinds
 
 
-def _check_range(name: str, value, low=None, high=None, *, low_open=False, high_open=True):
-    if low is not None and (value < low or (low_open and value == low)):
-        _fail(name, value, f"a value {'>' if low_open else '>='} {low}")
-    if high is not None and (value > high or (high_open and value == high)):
-        _fail(name, value, f"a value {'<' if high_open else '<='} {high}")
+def _check_fields(obj, prefix: str = "") -> None:
+    """Type-check every plain field (ints become floats where declared), then what it allows."""
+    kinds = _plain_kinds(type(obj))
+    for f in fields(obj):
+        name, value = prefix + f.name, getattr(obj, f.name)
+        if f.name in kinds:
+            kind, optional = kinds[f.name]
+            value = _check_kind(name, value, kind, optional=optional)
+            object.__setattr__(obj, f.name, value)
+        allowed = f.metadata.get("allowed")
+        if allowed is not None and value is not None and f.name in kinds:
+            allowed.check(name, value)
 
 
-def _coerce(obj, kinds: dict[str, tuple[type, bool]]) -> None:
-    """Type-check every field of a frozen dataclass, turning ints into floats where declared."""
-    for name, (kind, optional) in kinds.items():
-        object.__setattr__(
-            obj, name, _check_kind(name, getattr(obj, name), kind, optional=optional)
-        )
+def declared_choices(cls) -> dict[str, tuple]:
+    """name -> allowed values of every setting of `cls` that has a fixed set of them."""
+    return {
+        f.name: f.metadata["allowed"].choices
+        for f in fields(cls)
+        if "allowed" in f.metadata and f.metadata["allowed"].choices
+    }
 
 
 def _reject_unknown(cls, d: dict, prefix: str = "") -> None:
@@ -74,41 +120,20 @@ class SmartConfig:
     """SMART (Jiang et al. 2020): adversarial smoothness + Bregman proximal point (paper 4, T9)."""
 
     enabled: bool = False  # the whole regulariser on/off (Table 9 "Additive loss with SMART")
-    weight: float = 1.0  # lambda_s, weight of the smoothness term
-    noise_std: float = 1e-5  # sigma of the initial N(0, sigma^2) perturbation of the embeddings
-    step_size: float = 1e-3  # eta, projected gradient-ascent step
-    epsilon: float = 1e-5  # radius of the infinity-norm ball the perturbation is projected onto
-    steps: int = 1  # K, ascent steps per update
+    weight: float = setting(1.0, low=0.0)  # lambda_s, weight of the smoothness term
+    noise_std: float = setting(1e-5, low=0.0)  # sigma of the initial N(0, sigma^2) perturbation
+    step_size: float = setting(1e-3, low=0.0)  # eta, projected gradient-ascent step
+    epsilon: float = setting(1e-5, low=0.0)  # radius of the inf-norm ball delta is projected on
+    steps: int = setting(1, low=1)  # K, ascent steps per update
     bregman: bool = True  # Bregman proximal point term against the momentum teacher
-    bregman_weight: float = 1.0  # mu
-    beta_early: float = 0.99  # teacher momentum during the first beta_switch_fraction of updates
-    beta_late: float = 0.999  # teacher momentum afterwards
-    beta_switch_fraction: float = 0.1
-
-    _KINDS: ClassVar[dict[str, tuple[type, bool]]] = {
-        "enabled": (bool, False),
-        "weight": (float, False),
-        "noise_std": (float, False),
-        "step_size": (float, False),
-        "epsilon": (float, False),
-        "steps": (int, False),
-        "bregman": (bool, False),
-        "bregman_weight": (float, False),
-        "beta_early": (float, False),
-        "beta_late": (float, False),
-        "beta_switch_fraction": (float, False),
-    }
+    bregman_weight: float = setting(1.0, low=0.0)  # mu
+    beta_early: float = setting(0.99, low=0.0, high=1.0)  # teacher momentum, first updates
+    beta_late: float = setting(0.999, low=0.0, high=1.0)  # teacher momentum afterwards
+    # fraction of all updates that use beta_early
+    beta_switch_fraction: float = setting(0.1, low=0.0, high=1.0, high_open=False)
 
     def __post_init__(self):
-        _coerce(self, self._KINDS)
-        for name in ("weight", "noise_std", "step_size", "epsilon", "bregman_weight"):
-            _check_range(f"smart.{name}", getattr(self, name), 0.0, None)
-        _check_range("smart.steps", self.steps, 1, None)
-        for name in ("beta_early", "beta_late"):
-            _check_range(f"smart.{name}", getattr(self, name), 0.0, 1.0)
-        _check_range(
-            "smart.beta_switch_fraction", self.beta_switch_fraction, 0.0, 1.0, high_open=False
-        )
+        _check_fields(self, "smart.")
 
     @classmethod
     def from_dict(cls, d: dict) -> SmartConfig:
@@ -118,117 +143,80 @@ class SmartConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One cell's settings; defaults are the paper's base configuration (section 5.3)."""
+    """One cell's settings; defaults are the paper's base configuration (section 5.3).
 
-    run_name: str = "sst-base"  # cell id; names the run folder
+    Each setting is declared once, here: its type (the annotation, checked on creation), its
+    default, and what it allows (`setting(...)`); tests/test_config_schema.py checks the
+    schema's enums against `declared_choices(TrainConfig)`.
+    """
+
+    run_name: str = setting("sst-base", nonempty=True)  # cell id; names the run folder
     preset: str = "paper"  # scale preset of config.yaml (tiny / quick / paper)
-    tasks: tuple[str, ...] = ("sst",)  # more than one = multi-task through the same loop
-    model: str = "bert"  # bert | bilstm (Table 2 baseline)
-    encoder: str = "embedded"  # "embedded" = packaged all-MiniLM-L6-v2; else HF name or path
-    pooling: str = "cls"  # cls = pooled [CLS] output (paper); mean = masked mean of tokens
-    pair_encoding: str = "separate"  # separate = each sentence alone (paper); joint = one pass
-    sts_head: str = "concat"  # Table 7: concat | multiply | difference | cosine
-    dropout: float = 0.5  # before every head (Table 3)
-    lr: float = 1e-5  # Table 4
-    epochs: int = 10  # Table 5
-    batch_size: int = 32  # not given by the paper for BERT; 64 for the BiLSTM (Table 2)
-    eval_batch_size: int = 128
-    max_length: int = 128  # tokens per sentence (per pair with joint encoding)
-    finetune: str = "all"  # Table 6: all | last2 | last1 | none ("PreTrain": encoder frozen)
-    optimizer: str = "adam"  # adam | adamw (Table 8)
-    weight_decay: float = 0.0  # L2 for adam, decoupled for adamw
-    schedule: str = "cosine"  # cosine annealing over all updates (paper base) | constant
-    task_schedule: str = "round_robin"  # round_robin (paper) | interleaved | proportional
-    train_limit: int | None = (
-        None  # N training examples per task, a fixed random sample (None = all)
+    # more than one = multi-task through the same loop
+    tasks: tuple[str, ...] = setting(("sst",), choices=TASKS)
+    model: str = setting("bert", choices=("bert", "bilstm"))  # bilstm: Table 2 baseline
+    # "embedded" = packaged all-MiniLM-L6-v2; else a Hugging Face name or path
+    encoder: str = setting("embedded", nonempty=True)
+    # cls = pooled [CLS] output (paper); mean = masked mean of tokens
+    pooling: str = setting("cls", choices=("cls", "mean"))
+    # separate = each sentence alone (paper); joint = one pass over the pair
+    pair_encoding: str = setting("separate", choices=("separate", "joint"))
+    # Table 7: how two sentence embeddings become a similarity
+    sts_head: str = setting("concat", choices=("concat", "multiply", "difference", "cosine"))
+    dropout: float = setting(0.5, low=0.0, high=1.0)  # before every head (Table 3)
+    lr: float = setting(1e-5, low=0.0, low_open=True)  # Table 4
+    epochs: int = setting(10, low=1)  # Table 5
+    batch_size: int = setting(32, low=1)  # not given by the paper for BERT; 64 for the BiLSTM
+    eval_batch_size: int = setting(128, low=1)
+    max_length: int = setting(128, low=8)  # tokens per sentence (per pair, joint encoding)
+    # Table 6: all | last2 | last1 | none ("PreTrain": encoder frozen)
+    finetune: str = setting("all", choices=("all", "last2", "last1", "none"))
+    optimizer: str = setting("adam", choices=("adam", "adamw"))  # Table 8
+    weight_decay: float = setting(0.0, low=0.0)  # L2 for adam, decoupled for adamw
+    # cosine annealing over all updates (paper base) | constant
+    schedule: str = setting("cosine", choices=("cosine", "constant"))
+    # round_robin (paper) | interleaved | proportional: see train.plan_epoch
+    task_schedule: str = setting(
+        "round_robin", choices=("round_robin", "interleaved", "proportional")
     )
-    dev_limit: int | None = None  # N dev examples per task, a fixed random sample (None = all)
+    # N training examples per task, a fixed random sample (None = all)
+    train_limit: int | None = setting(None, low=1)
+    dev_limit: int | None = setting(None, low=1)  # N dev examples per task, likewise
     downsample_quora_to_sst: bool = True  # single-task Quora: sample train to SST size (5.3)
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU | fp32 | bf16
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1  # torch intra-op threads
+    # auto = bf16 autocast on CUDA, fp32 on CPU
+    precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
+    device: str = setting("auto", choices=("auto", "cpu", "cuda"))
+    threads: int = setting(1, low=1)  # torch intra-op threads
     length_bucketing: bool = True  # batches of similar length (less padding)
     keep_checkpoints: bool = False  # keep run_dir/checkpoint/ after success
-    data_dir: str = "data/cs224n"
-    max_bad_rows: int = 10  # malformed rows per file tolerated (reported, left out)
-    lstm_embedding_dim: int = 128  # BiLSTM baseline only
-    lstm_hidden_dim: int = 128  # per direction; BiLSTM baseline only
+    data_dir: str = setting("data/cs224n", nonempty=True)
+    max_bad_rows: int = setting(10, low=0)  # malformed rows per file tolerated (reported, left out)
+    lstm_embedding_dim: int = setting(128, low=1)  # BiLSTM baseline only
+    lstm_hidden_dim: int = setting(128, low=1)  # per direction; BiLSTM baseline only
     smart: SmartConfig = field(default_factory=SmartConfig)
 
-    _KINDS: ClassVar[dict[str, tuple[type, bool]]] = {
-        "run_name": (str, False),
-        "preset": (str, False),
-        "model": (str, False),
-        "encoder": (str, False),
-        "pooling": (str, False),
-        "pair_encoding": (str, False),
-        "sts_head": (str, False),
-        "dropout": (float, False),
-        "lr": (float, False),
-        "epochs": (int, False),
-        "batch_size": (int, False),
-        "eval_batch_size": (int, False),
-        "max_length": (int, False),
-        "finetune": (str, False),
-        "optimizer": (str, False),
-        "weight_decay": (float, False),
-        "schedule": (str, False),
-        "task_schedule": (str, False),
-        "train_limit": (int, True),
-        "dev_limit": (int, True),
-        "downsample_quora_to_sst": (bool, False),
-        "precision": (str, False),
-        "device": (str, False),
-        "threads": (int, False),
-        "length_bucketing": (bool, False),
-        "keep_checkpoints": (bool, False),
-        "data_dir": (str, False),
-        "max_bad_rows": (int, False),
-        "lstm_embedding_dim": (int, False),
-        "lstm_hidden_dim": (int, False),
-    }
-
     def __post_init__(self):
-        _coerce(self, self._KINDS)
-        for name in ("run_name", "encoder", "data_dir"):
-            if not getattr(self, name).strip():
-                _fail(name, getattr(self, name), "a non-empty string")
+        _check_fields(self)
+        self._check_tasks()
+        if not isinstance(self.smart, SmartConfig):
+            _fail("smart", self.smart, "a SmartConfig (use TrainConfig.from_dict for mappings)")
+        self._check_combinations()
+
+    def _check_tasks(self) -> None:
         tasks = self.tasks
         if isinstance(tasks, str) or not isinstance(tasks, list | tuple) or not tasks:
             _fail("tasks", tasks, f"a non-empty list drawn from {', '.join(TASKS)}")
+        allowed = declared_choices(TrainConfig)["tasks"]
         for task in tasks:
-            _check_choice("tasks", task, TASKS)
+            if task not in allowed:
+                _fail("tasks", task, f"one of {', '.join(allowed)}")
         if len(set(tasks)) != len(tasks):
             _fail("tasks", tasks, "each task at most once")
         # Canonical order, so that round robin is sst -> quora -> sts as in the paper.
         object.__setattr__(self, "tasks", tuple(t for t in TASKS if t in tasks))
-        if not isinstance(self.smart, SmartConfig):
-            _fail("smart", self.smart, "a SmartConfig (use TrainConfig.from_dict for mappings)")
 
-        _check_choice("model", self.model, ("bert", "bilstm"))
-        _check_choice("pooling", self.pooling, ("cls", "mean"))
-        _check_choice("pair_encoding", self.pair_encoding, ("separate", "joint"))
-        _check_choice("sts_head", self.sts_head, ("concat", "multiply", "difference", "cosine"))
-        _check_choice("finetune", self.finetune, ("all", "last2", "last1", "none"))
-        _check_choice("optimizer", self.optimizer, ("adam", "adamw"))
-        _check_choice("schedule", self.schedule, ("cosine", "constant"))
-        _check_choice(
-            "task_schedule", self.task_schedule, ("round_robin", "interleaved", "proportional")
-        )
-        _check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
-        _check_range("dropout", self.dropout, 0.0, 1.0)
-        _check_range("lr", self.lr, 0.0, None, low_open=True)
-        _check_range("weight_decay", self.weight_decay, 0.0, None)
-        for name in ("epochs", "batch_size", "eval_batch_size", "threads"):
-            _check_range(name, getattr(self, name), 1, None)
-        for name in ("lstm_embedding_dim", "lstm_hidden_dim"):
-            _check_range(name, getattr(self, name), 1, None)
-        _check_range("max_length", self.max_length, 8, None)
-        _check_range("max_bad_rows", self.max_bad_rows, 0, None)
-        for name in ("train_limit", "dev_limit"):
-            if getattr(self, name) is not None:
-                _check_range(name, getattr(self, name), 1, None)
+    def _check_combinations(self) -> None:
+        """Settings that are each allowed alone but not together."""
         if self.pair_encoding == "joint" and "sts" in self.tasks and self.sts_head != "concat":
             _fail(
                 "sts_head",

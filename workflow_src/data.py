@@ -31,18 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_bytes_atomic, write_text_atomic
+from .tasks import SPLIT_FILES, TASK, TASKS
 
 log = logging.getLogger(__name__)
 
-TASKS = ("sst", "quora", "sts")
-SPLIT_FILES = {
-    ("sst", "train"): "ids-sst-train.csv",
-    ("sst", "dev"): "ids-sst-dev.csv",
-    ("quora", "train"): "quora-train.csv",
-    ("quora", "dev"): "quora-dev.csv",
-    ("sts", "train"): "sts-train.csv",
-    ("sts", "dev"): "sts-dev.csv",
-}
 PROVENANCE_FILE = "PROVENANCE.json"
 MIRROR_ENV = "MTB_DATA_MIRROR"
 QUORA_STANDIN_TRAIN_ROWS = 14_000  # first rows of quora-dev stand in for quora-train offline
@@ -206,18 +198,10 @@ class LoadedSplit:
     bad_rows: list[BadRow] = field(default_factory=list)
 
 
-LABEL_COLUMN = {"sst": "sentiment", "quora": "is_duplicate", "sts": "similarity"}
-TEXT_COLUMNS = {
-    "sst": ("sentence",),
-    "quora": ("sentence1", "sentence2"),
-    "sts": ("sentence1", "sentence2"),
-}
-
-
 def parse_label(task: str, raw: str) -> int | float:
     """The label of one row, or ValueError saying why it is not one."""
     if raw is None or raw.strip() == "":
-        raise ValueError(f"empty {LABEL_COLUMN[task]}")
+        raise ValueError(f"empty {TASK[task].label_column}")
     value = float(raw)
     if task == "sst":
         if value != int(value) or not 0 <= value <= 4:
@@ -280,14 +264,15 @@ def load_split(data_dir: str | Path, task: str, split: str, max_bad_rows: int = 
 
 
 def make_example(task: str, row: dict[str, str]) -> SentenceExample | PairExample:
-    texts = [row[column] for column in TEXT_COLUMNS[task]]
-    for column, text in zip(TEXT_COLUMNS[task], texts, strict=True):
+    spec = TASK[task]
+    texts = [row[column] for column in spec.text_columns]
+    for column, text in zip(spec.text_columns, texts, strict=True):
         if not text.strip():
             raise ValueError(f"empty {column}")
     if not row["id"].strip():
         raise ValueError("empty id")
-    label = parse_label(task, row[LABEL_COLUMN[task]])
-    if task == "sst":
+    label = parse_label(task, row[spec.label_column])
+    if spec.sentences == 1:
         return SentenceExample(row["id"], texts[0], label)
     return PairExample(row["id"], texts[0], texts[1], label)
 

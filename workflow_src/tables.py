@@ -37,7 +37,8 @@ import yaml
 
 from workflow_src import aggregate
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import PRIMARY_METRIC, Table, build_tables, slug
+from workflow_src.grid import Table, build_tables, slug
+from workflow_src.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 

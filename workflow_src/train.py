@@ -10,22 +10,39 @@ the same DIR, settings and seed resumes after the last complete epoch and ends w
 metrics as an uninterrupted run on CPU: batch order derives from (seed, epoch), the torch RNG is
 re-seeded from (seed, epoch), and weights, optimiser, scheduler and teacher come back exactly.
 Logging goes to stderr (the rule redirects it into the job's log), with a tqdm bar.
+
+Read `run` top to bottom: set-up, `resume`, the loop (one `update_loss` per task batch), then
+`metrics_record` and `write_outputs`. What a checkpoint holds is `Parts.to_state` (weights,
+optimiser, scheduler, RNG) and `Progress.to_state` (epoch, step, history, clocks); their
+`from_state` read back exactly what they wrote. Modules that import torch (batching, model,
+smart, checkpoint) are imported inside the functions that need them, so `--help` and a settings
+error answer without loading torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import io
 import json
 import logging
 import math
 import os
+import platform
 import random
+import resource
+import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .atomic import write_text_atomic
 from .config import TrainConfig
+from .data import load_split, read_provenance
+from .metrics import primary
 
 log = logging.getLogger("workflow_src.train")
 
@@ -49,8 +66,6 @@ def subset(rows: list, limit: int | None) -> list:
 
 def load_data(cfg: TrainConfig) -> tuple[dict, dict, dict]:
     """(train examples by task, dev examples by task, the `data` block of metrics.json)."""
-    from .data import load_split, read_provenance
-
     train, dev, skipped = {}, {}, {}
     for task in cfg.tasks:
         for split, store in (("train", train), ("dev", dev)):
@@ -113,7 +128,7 @@ def plan_epoch(cfg: TrainConfig, lengths: dict, seed: int, epoch: int) -> list[l
     return pool
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- set-up
 
 
 def pick_device(cfg: TrainConfig):
@@ -124,6 +139,59 @@ def pick_device(cfg: TrainConfig):
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
+
+
+def set_up_torch(cfg: TrainConfig):
+    """The device, with torch's threads set and, on CPU, deterministic kernels (a resumed run
+    then matches an uninterrupted one exactly)."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device
+
+
+def build_model(cfg: TrainConfig, tokenizer=None):
+    """(model, tokenizer) of a TrainConfig; heads are initialised from the torch RNG.
+
+    Here rather than in model.py, so that model.py never imports lstm.py (which imports
+    model.mean_pool): the encoders and heads form no import circle.
+    """
+    from .lstm import BiLSTMEncoder
+    from .model import (
+        MultitaskModel,
+        TransformerEncoder,
+        apply_finetune,
+        load_tokenizer,
+        load_transformer,
+    )
+
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.encoder)
+    if cfg.model == "bilstm":
+        encoder = BiLSTMEncoder(
+            vocab_size=len(tokenizer),
+            embedding_dim=cfg.lstm_embedding_dim,
+            hidden_dim=cfg.lstm_hidden_dim,
+            dropout=cfg.dropout,
+            pooling=cfg.pooling,
+            pad_id=tokenizer.pad_token_id or 0,
+        )
+    else:
+        encoder = TransformerEncoder(load_transformer(cfg.encoder), cfg.pooling)
+        apply_finetune(encoder, cfg.finetune)
+    views = 2 if cfg.pair_encoding == "separate" else 1
+    model = MultitaskModel(encoder, cfg.tasks, views, cfg.sts_head, cfg.dropout)
+    return model, tokenizer
+
+
+def tokenize(cfg: TrainConfig, tokenizer, examples: dict) -> dict:
+    """Token ids of every task's examples (batching.TokenizedSplit by task)."""
+    from .batching import tokenize_split
+
+    joint = cfg.pair_encoding == "joint"
+    return {t: tokenize_split(t, examples[t], tokenizer, cfg.max_length, joint) for t in cfg.tasks}
 
 
 def make_optimizer(cfg: TrainConfig, params: list, device):
@@ -145,73 +213,204 @@ def make_scheduler(cfg: TrainConfig, optimizer, total_steps: int):
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def json_ready(value):
-    """NaN/inf -> null, so metrics.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
+# ----------------------------------------------------------------------------- run state
 
 
-def git_commit() -> str | None:
-    import subprocess
+@dataclass
+class Parts:
+    """What training changes: the trainable weights, optimiser, scheduler and SMART's teacher."""
 
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+    model: object
+    trainable: dict  # name -> parameter that trains (frozen ones come back from the encoder)
+    optimizer: object
+    scheduler: object
+    teacher: object | None  # smart.MomentumTeacher when SMART's Bregman term is on
+
+    @classmethod
+    def create(cls, cfg: TrainConfig, model, device, total_steps: int) -> Parts:
+        from .smart import MomentumTeacher
+
+        trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        optimizer = make_optimizer(cfg, list(trainable.values()), device)
+        scheduler = make_scheduler(cfg, optimizer, total_steps)
+        teacher = None
+        if cfg.smart.enabled and cfg.smart.bregman:
+            smart = cfg.smart
+            teacher = MomentumTeacher(
+                model, smart.beta_early, smart.beta_late, smart.beta_switch_fraction
+            )
+        return cls(model, trainable, optimizer, scheduler, teacher)
+
+    def step(self, step: int, total_steps: int) -> None:
+        """One update of the weights from the gradients gathered since zero_grad."""
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.teacher is not None:
+            self.teacher.update(self.model, step, total_steps)
+
+    def tensors(self) -> dict:
+        """The checkpoint's weights: trainable parameters, and the teacher's prefixed teacher."""
+        tensors = dict(self.trainable)
+        if self.teacher is not None:
+            tensors.update({f"teacher.{k}": v for k, v in self.teacher.state_dict().items()})
+        return tensors
+
+    def to_state(self) -> dict:
+        import torch
+
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def from_state(self, tensors: dict, state: dict) -> None:
+        """Put back what `tensors()` and `to_state()` saved."""
+        import torch
+
+        with torch.no_grad():
+            params = dict(self.model.named_parameters())
+            for name in self.trainable:
+                params[name].copy_(tensors[name])
+        if self.teacher is not None:
+            prefix = "teacher."
+            self.teacher.load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+
+
+@dataclass
+class Progress:
+    """How far a run has come, across a kill and its resume."""
+
+    epoch: int = 0  # last complete epoch
+    step: int = 0  # updates done
+    history: list[dict] = field(default_factory=list)  # one epoch_record per epoch
+    earlier_wall: float = 0.0  # wall seconds of earlier attempts, up to their last checkpoint
+    train_seconds: float = 0.0  # in training updates only (no evaluation), all attempts
+    resumed_from: int | None = None  # the epoch this attempt resumed after
+    started: float = field(default_factory=time.perf_counter)  # this attempt's start
+
+    def wall_seconds(self) -> float:
+        return self.earlier_wall + time.perf_counter() - self.started
+
+    def to_state(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": json.dumps(json_ready(self.history)),
+            "wall_seconds": self.wall_seconds(),
+            "train_seconds": self.train_seconds,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, started: float) -> Progress:
+        """The progress `to_state()` saved; this attempt started at `started`."""
+        return cls(
+            epoch=state["epoch"],
+            step=state["step"],
+            history=json.loads(state["history"]),
+            earlier_wall=state["wall_seconds"],
+            train_seconds=state["train_seconds"],
+            resumed_from=state["epoch"],
+            started=started,
         )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
-def code_version() -> str:
-    """sha256 of this package's source and the torch/transformers versions.
-
-    Stored in every checkpoint: a resume continues only under the code that began the run, so
-    an edit between a kill and its rerun cannot yield metrics that are half one version, half
-    another.
-    """
-    import hashlib
-
-    import torch
-    import transformers
-
-    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
-    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()
+def run_identity(cfg: TrainConfig, seed: int) -> dict:
+    """What a checkpoint must match to be resumed: settings, seed and code."""
+    return {
+        "settings": json.dumps(cfg.to_dict(), sort_keys=True),
+        "seed": seed,
+        "code": code_version(),
+    }
 
 
-def peak_memory_mb(device) -> float:
-    import torch
+def resume(run_dir: Path, identity: dict, parts: Parts, device, started: float) -> Progress:
+    """Progress of the newest checkpoint in run_dir, with `parts` put back as it saved them;
+    a fresh Progress when there is none, or when it is for other settings, seed or code."""
+    from . import checkpoint
 
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
+    found = checkpoint.load_latest(run_dir, device)
+    if found is None:
+        return Progress(started=started)
+    _, tensors, state = found
+    if state.get("settings") != identity["settings"] or state.get("seed") != identity["seed"]:
+        log.warning("checkpoint in %s is for other settings or seed; starting afresh", run_dir)
+        checkpoint.remove(run_dir)
+        return Progress(started=started)
+    if state.get("code") != identity["code"]:
+        log.warning(
+            "checkpoint in %s was written by other code (workflow_src or torch/transformers "
+            "changed since); starting afresh",
+            run_dir,
+        )
+        checkpoint.remove(run_dir)
+        return Progress(started=started)
+    parts.from_state(tensors, state)
+    progress = Progress.from_state(state, started)
+    log.info("resumed after epoch %d (update %d)", progress.epoch, progress.step)
+    return progress
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+def save_checkpoint(run_dir: Path, identity: dict, parts: Parts, progress: Progress) -> None:
+    from . import checkpoint
+
+    state = {**identity, **progress.to_state(), **parts.to_state()}
+    checkpoint.save(run_dir, progress.epoch, parts.tensors(), state)
 
 
-def predictions_csv(dev_tok: dict, predictions: dict) -> str:
-    import csv
-    import io
+# ----------------------------------------------------------------------------- one update
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "id", "prediction", "gold"])
-    for task, split in dev_tok.items():
-        for row_id, pred, gold in zip(split.ids, predictions[task], split.labels, strict=True):
-            writer.writerow([task, row_id, pred, gold])
-    return buffer.getvalue()
+
+def update_loss(model, batch, smart, teacher):
+    """(task loss, loss to minimise) of one batch: the task's own loss plus, with SMART on,
+    the smoothness and Bregman terms, all through the batch's task head."""
+    from .model import TASK_SPECS
+    from .smart import bregman_term, smoothness_regularizer
+    from .tasks import TASK
+
+    kind = TASK[batch.task].output
+    embeds = model.embed(batch)  # (views*B, T, E)
+    out = model(batch, embeds)
+    loss = TASK_SPECS[batch.task].loss(out.float(), batch.labels)
+    total = loss
+    if smart.enabled:
+        # partial(model, batch): embeddings -> output of this batch's own head, always
+        total = total + smoothness_regularizer(partial(model, batch), embeds, out, kind, smart)
+        if teacher is not None:
+            total = total + bregman_term(out, teacher(batch), kind, smart.bregman_weight)
+    return loss, total
+
+
+class TaskLosses:
+    """Per-task mean training loss of one epoch, weighted by examples."""
+
+    def __init__(self, tasks: tuple[str, ...]):
+        self.sum = dict.fromkeys(tasks, 0.0)
+        self.count = dict.fromkeys(tasks, 0)
+
+    def add(self, task: str, loss: float, examples: int) -> None:
+        self.sum[task] += loss * examples
+        self.count[task] += examples
+
+    def means(self) -> dict[str, float]:
+        return {t: self.sum[t] / max(1, self.count[t]) for t in self.sum}
+
+
+def progress_bar(plan: list, epoch: int, epochs: int):
+    from tqdm import tqdm
+
+    return tqdm(
+        plan,
+        desc=f"epoch {epoch}/{epochs}",
+        file=sys.stderr,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        dynamic_ncols=True,
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -248,194 +447,103 @@ def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tup
 def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
     """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv."""
     started = time.perf_counter()
-    import platform
-
     import torch
-    import transformers
-    from tqdm import tqdm
 
     from . import checkpoint
-    from .batching import autocast, collate, tokenize_split
-    from .metrics import primary
-    from .model import TASK_SPECS, build_model
-    from .smart import MomentumTeacher, bregman_term, smoothness_regularizer
+    from .batching import autocast, collate
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    device = set_up_torch(cfg)
     log.info(
         "run %s seed %d on %s (%d threads) -> %s", cfg.run_name, seed, device, cfg.threads, run_dir
     )
 
+    # ---- data, model, optimiser: the same for a fresh and a resumed run
     train_ex, dev_ex, data_info = load_data(cfg)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the heads' initial weights
     model, tokenizer = build_model(cfg)
     model.to(device)
     pad_id = tokenizer.pad_token_id or 0
-    joint = cfg.pair_encoding == "joint"
-    train_tok = {
-        t: tokenize_split(t, train_ex[t], tokenizer, cfg.max_length, joint) for t in cfg.tasks
-    }
-    dev_tok = {t: tokenize_split(t, dev_ex[t], tokenizer, cfg.max_length, joint) for t in cfg.tasks}
+    train_tok, dev_tok = tokenize(cfg, tokenizer, train_ex), tokenize(cfg, tokenizer, dev_ex)
     lengths = {t: train_tok[t].lengths() for t in cfg.tasks}
     steps_per_epoch = len(plan_epoch(cfg, lengths, seed, 1))
     total_steps = steps_per_epoch * cfg.epochs
-
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    parts = Parts.create(cfg, model, device, total_steps)
     log.info(
         "%s: %d parameters, %d trainable; %d updates per epoch",
         cfg.model,
         sum(p.numel() for p in model.parameters()),
-        sum(p.numel() for _, p in trainable),
+        sum(p.numel() for p in parts.trainable.values()),
         steps_per_epoch,
     )
-    optimizer = make_optimizer(cfg, [p for _, p in trainable], device)
-    scheduler = make_scheduler(cfg, optimizer, total_steps)
-    smart = cfg.smart
-    teacher = None
-    if smart.enabled and smart.bregman:
-        teacher = MomentumTeacher(
-            model, smart.beta_early, smart.beta_late, smart.beta_switch_fraction
-        )
 
-    # ---- resume from the last complete epoch, if this run dir has one for these settings
-    start_epoch, step, history, resumed_from, prior_wall, train_seconds = 1, 0, [], None, 0.0, 0.0
-    code = code_version()
-    found = checkpoint.load_latest(run_dir, device)
-    if found is not None:
-        epoch_done, tensors, state = found
-        if (
-            state.get("settings") != json.dumps(cfg.to_dict(), sort_keys=True)
-            or state.get("seed") != seed
-        ):
-            log.warning("checkpoint in %s is for other settings or seed; starting afresh", run_dir)
-            checkpoint.remove(run_dir)
-        elif state.get("code") != code:
-            log.warning(
-                "checkpoint in %s was written by other code (workflow_src or torch/transformers "
-                "changed since); starting afresh",
-                run_dir,
-            )
-            checkpoint.remove(run_dir)
-        else:
-            with torch.no_grad():
-                params = dict(model.named_parameters())
-                for name, _ in trainable:
-                    params[name].copy_(tensors[name])
-            if teacher is not None:
-                teacher.load_state_dict(
-                    {k[8:]: v for k, v in tensors.items() if k.startswith("teacher.")}
-                )
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"].cpu())
-            step, history = state["step"], json.loads(state["history"])
-            prior_wall, train_seconds = state["wall_seconds"], state["train_seconds"]
-            start_epoch = resumed_from = epoch_done
-            start_epoch += 1
-            log.info("resumed after epoch %d (update %d of %d)", epoch_done, step, total_steps)
+    # ---- resume from the last complete epoch, if run_dir has one for these settings
+    identity = run_identity(cfg, seed)
+    progress = resume(run_dir, identity, parts, device, started)
+    first_epoch = progress.epoch + 1
 
     # ---- the loop
     model.train()
-    examples_seen = sum(len(train_tok[t]) for t in cfg.tasks) * (start_epoch - 1)
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    examples_seen = sum(len(train_tok[t]) for t in cfg.tasks) * progress.epoch
+    for epoch in range(first_epoch, cfg.epochs + 1):
         epoch_start = time.perf_counter()
         # Dropout and SMART noise are a function of (seed, epoch): a resumed run matches.
         torch.manual_seed(seed * 1000 + epoch)
-        loss_sum = dict.fromkeys(cfg.tasks, 0.0)
-        loss_count = dict.fromkeys(cfg.tasks, 0)
-        plan = plan_epoch(cfg, lengths, seed, epoch)
-        bar = tqdm(
-            plan,
-            desc=f"epoch {epoch}/{cfg.epochs}",
-            file=sys.stderr,
-            mininterval=1.0 if sys.stderr.isatty() else 30.0,
-            dynamic_ncols=True,
-        )
+        losses = TaskLosses(cfg.tasks)
+        bar = progress_bar(plan_epoch(cfg, lengths, seed, epoch), epoch, cfg.epochs)
         for update in bar:
-            optimizer.zero_grad(set_to_none=True)
+            parts.optimizer.zero_grad(set_to_none=True)
             for task, index in update:
-                spec = TASK_SPECS[task]
                 batch = collate(train_tok[task], index, pad_id).to(device)
                 with autocast(device, cfg.precision):
-                    embeds = model.embed(batch)  # (views*B, T, E)
-                    out = model(batch, embeds)
-                    loss = spec.loss(out.float(), batch.labels)
-                    total = loss
-                    if smart.enabled:
-
-                        def forward(e, batch=batch):  # this task's own head, always
-                            return model(batch, e)
-
-                        total = total + smoothness_regularizer(
-                            forward, embeds, out, spec.kind, smart
-                        )
-                        if teacher is not None:
-                            total = total + bregman_term(
-                                out, teacher(batch), spec.kind, smart.bregman_weight
-                            )
+                    loss, total = update_loss(model, batch, cfg.smart, parts.teacher)
                 # Backward per task: the gradient of the summed loss, without holding every graph.
                 total.backward()
-                loss_sum[task] += loss.item() * len(index)
-                loss_count[task] += len(index)
+                losses.add(task, loss.item(), len(index))
                 examples_seen += len(index)
-            optimizer.step()
-            scheduler.step()
-            if teacher is not None:
-                teacher.update(model, step, total_steps)
-            step += 1
+            parts.step(progress.step, total_steps)
+            progress.step += 1
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         bar.close()
-        epoch_train = time.perf_counter() - epoch_start
-        train_seconds += epoch_train
+        progress.train_seconds += time.perf_counter() - epoch_start
 
         dev_metrics, predictions = evaluate(model, dev_tok, cfg, device, pad_id)
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": {t: loss_sum[t] / max(1, loss_count[t]) for t in cfg.tasks},
-                "dev": dev_metrics,
-                "seconds": time.perf_counter() - epoch_start,
-            }
-        )
+        record = epoch_record(epoch, losses.means(), dev_metrics, time.perf_counter() - epoch_start)
+        progress.history.append(record)
+        progress.epoch = epoch
         log.info(
             "epoch %d: train loss %s dev %s (%.1fs)",
             epoch,
-            json.dumps(history[-1]["train_loss"]),
+            json.dumps(record["train_loss"]),
             json.dumps(dev_metrics),
-            history[-1]["seconds"],
+            record["seconds"],
         )
-        tensors = {name: p for name, p in trainable}
-        if teacher is not None:
-            tensors.update({f"teacher.{k}": v for k, v in teacher.state_dict().items()})
-        checkpoint.save(
-            run_dir,
-            epoch,
-            tensors,
-            {
-                "settings": json.dumps(cfg.to_dict(), sort_keys=True),
-                "seed": seed,
-                "code": code,
-                "epoch": epoch,
-                "step": step,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "history": json.dumps(json_ready(history)),
-                "wall_seconds": prior_wall + time.perf_counter() - started,
-                "train_seconds": train_seconds,
-            },
-        )
+        save_checkpoint(run_dir, identity, parts, progress)
 
-    if start_epoch > cfg.epochs:  # resumed after the last epoch: outputs were not yet written
+    if first_epoch > cfg.epochs:  # resumed after the last epoch: outputs were not yet written
         _, predictions = evaluate(model, dev_tok, cfg, device, pad_id)
-    history = json.loads(json.dumps(json_ready(history)))  # one form, fresh or resumed
-    final = history[-1]["dev"]
+    metrics = metrics_record(cfg, seed, progress, data_info, device, examples_seen)
+    write_outputs(run_dir, metrics, dev_tok, predictions)
+    if not cfg.keep_checkpoints:
+        checkpoint.remove(run_dir)
+    log.info("final dev metrics: %s", json.dumps(metrics["final"]))
+    return metrics
+
+
+# ----------------------------------------------------------------------------- the record
+
+
+def epoch_record(epoch: int, train_loss: dict, dev: dict, seconds: float) -> dict:
+    """One entry of metrics.json's `epochs`: mean training loss and dev metrics per task."""
+    return {"epoch": epoch, "train_loss": train_loss, "dev": dev, "seconds": seconds}
+
+
+def best_metrics(history: list[dict], tasks: tuple[str, ...]) -> dict:
+    """Per task, the dev metrics of the epoch with the best primary metric (first on a tie;
+    an undefined value, null, counts as worst)."""
     best = {}
-    for task in cfg.tasks:
+    for task in tasks:
         top = max(
             history,
             key=lambda h, t=task: primary(
@@ -443,8 +551,46 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
             ),
         )
         best[task] = top["dev"][task]
+    return best
 
-    slurm_job = os.environ.get("SLURM_JOB_ID")
+
+def compute_record(cfg: TrainConfig, progress: Progress, device, examples_seen: int) -> dict:
+    """metrics.json's `compute`: time, throughput, memory and where the run ran."""
+    import torch
+
+    train_seconds = progress.train_seconds
+    return {
+        "wall_seconds": progress.wall_seconds(),
+        "train_seconds": train_seconds,
+        "train_examples_per_second": examples_seen / train_seconds if train_seconds else 0.0,
+        "peak_memory_mb": peak_memory_mb(device),
+        "device": device.type,
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": cfg.threads,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "resumed_from_epoch": progress.resumed_from,
+    }
+
+
+def provenance_record() -> dict:
+    import torch
+    import transformers
+
+    return {
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+        },
+        "git_commit": git_commit(),
+    }
+
+
+def metrics_record(
+    cfg: TrainConfig, seed: int, progress: Progress, data_info: dict, device, examples_seen: int
+) -> dict:
+    """The whole metrics.json of a finished run, strict JSON (NaN -> null)."""
+    history = json.loads(json.dumps(json_ready(progress.history)))  # one form, fresh or resumed
     metrics = {
         "run": {
             "cell": cfg.run_name,
@@ -455,40 +601,84 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
             "encoder": cfg.encoder,
         },
         "settings": cfg.to_dict(),
-        "final": final,
-        "best": best,
+        "final": history[-1]["dev"],
+        "best": best_metrics(history, cfg.tasks),
         "epochs": history,
         "data": data_info,
-        "compute": {
-            "wall_seconds": prior_wall + time.perf_counter() - started,
-            "train_seconds": train_seconds,
-            "train_examples_per_second": examples_seen / train_seconds if train_seconds else 0.0,
-            "peak_memory_mb": peak_memory_mb(device),
-            "device": device.type,
-            "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "threads": cfg.threads,
-            "slurm_job_id": slurm_job,
-            "resumed_from_epoch": resumed_from,
-        },
-        "provenance": {
-            "versions": {
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "python": platform.python_version(),
-            },
-            "git_commit": git_commit(),
-        },
+        "compute": compute_record(cfg, progress, device, examples_seen),
+        "provenance": provenance_record(),
         "smart": cfg.to_dict()["smart"],
     }
-    metrics = json_ready(metrics)
+    return json_ready(metrics)
+
+
+def write_outputs(run_dir: Path, metrics: dict, dev_tok: dict, predictions: dict) -> None:
+    """predictions.csv, then metrics.json (whose presence marks the run finished)."""
     write_text_atomic(run_dir / "predictions.csv", predictions_csv(dev_tok, predictions))
     write_text_atomic(
         run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n"
     )
-    if not cfg.keep_checkpoints:
-        checkpoint.remove(run_dir)
-    log.info("final dev metrics: %s", json.dumps(final))
-    return metrics
+
+
+def predictions_csv(dev_tok: dict, predictions: dict) -> str:
+    """task, id, prediction, gold of every dev example, in file order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "id", "prediction", "gold"])
+    for task, split in dev_tok.items():
+        for row_id, pred, gold in zip(split.ids, predictions[task], split.labels, strict=True):
+            writer.writerow([task, row_id, pred, gold])
+    return buffer.getvalue()
+
+
+def json_ready(value):
+    """NaN/inf -> null, so metrics.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def code_version() -> str:
+    """sha256 of this package's source and the torch/transformers versions.
+
+    Stored in every checkpoint: a resume continues only under the code that began the run, so
+    an edit between a kill and its rerun cannot yield metrics that are half one version, half
+    another.
+    """
+    import torch
+    import transformers
+
+    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def peak_memory_mb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # ----------------------------------------------------------------------------- command line
