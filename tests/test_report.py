@@ -132,13 +132,6 @@ def test_report_is_self_contained_with_notes_provenance_and_run_links(built):
     ]
 
 
-def test_paper_value_outside_the_interval_is_flagged():
-    view = report.CellView("c", n=3, mean=50.0, sd=1.0, low=49.0, high=51.0, paper=52.0)
-    assert view.flagged and view.delta == pytest.approx(-2.0)
-    view.paper = 50.5
-    assert not view.flagged
-
-
 # ----------------------------------------------------------------------------- claims
 
 

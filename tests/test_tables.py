@@ -87,6 +87,13 @@ def test_ties_are_all_bold():
     assert all(cell.startswith(r"\textbf{50.00}") for cell in cells[0])
 
 
+def test_paper_value_outside_the_interval_is_flagged():
+    view = tables.CellView("c", n=3, mean=50.0, sd=1.0, low=49.0, high=51.0, paper=52.0)
+    assert view.flagged and view.delta == pytest.approx(-2.0)
+    view.paper = 50.5
+    assert not view.flagged
+
+
 def test_caption_names_preset_encoder_seeds_and_caveats(grid, paper, summary):
     context = tables.Context(**{**CONTEXT.__dict__, "quora_standin": True})
     text = tables.render_table(build_tables(grid)[9], summary, paper, context)

@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 from workflow_src import aggregate, claims, tables
 from workflow_src.atomic import write_text_atomic
 from workflow_src.grid import TASK_NAMES, Table, build_tables
+from workflow_src.tables import TableView, table_view
 from workflow_src.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
@@ -50,73 +50,6 @@ DPI = 96
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-@dataclass
-class CellView:
-    """One table cell of the report: reproduced statistics beside the paper's value."""
-
-    cell: str
-    n: int = 0
-    mean: float | None = None  # percent
-    sd: float | None = None
-    low: float | None = None
-    high: float | None = None
-    paper: float | None = None
-    paper_bold: bool = False
-    best: bool = False
-
-    @property
-    def delta(self) -> float | None:
-        return None if self.mean is None or self.paper is None else self.mean - self.paper
-
-    @property
-    def flagged(self) -> bool:
-        """The paper's value lies outside the reproduced interval."""
-        if self.mean is None or self.paper is None:
-            return False
-        return not (round(self.low, 2) <= self.paper <= round(self.high, 2))
-
-
-@dataclass
-class TableView:
-    number: int
-    caption: str
-    row_header: str
-    columns: tuple[str, ...]
-    rows: list[tuple[str, list]] = field(default_factory=list)  # (label, [CellView | str])
-    plots: list[dict] = field(default_factory=list)  # {"title", "src"}
-    numeric: bool = True
-    bold: str = "none"  # where the best reproduced value is bold: "row", "column", "none"
-
-
-def table_view(table: Table, summary: pd.DataFrame, paper: dict, stage: str) -> TableView:
-    found = tables.lookup(summary, stage)
-    printed = paper["tables"].get(table.number)
-    paper_bold = {tuple(pair) for pair in printed["bold"]} if printed else set()
-    grid_rows = []
-    for row in table.rows:
-        line = []
-        for column, cell in zip(table.columns, row.cells, strict=True):
-            view = CellView(cell)
-            if (cell, row.task) in found:
-                stats = found[(cell, row.task)]
-                view.n = int(stats["n"])
-                view.mean = 100 * float(stats["mean"])
-                view.sd = None if math.isnan(float(stats["sd"])) else 100 * float(stats["sd"])
-                view.low, view.high = 100 * float(stats["ci_low"]), 100 * float(stats["ci_high"])
-            if printed:
-                view.paper = claims.paper_value(printed, row.label, column)
-                view.paper_bold = (row.label, column) in paper_bold
-            line.append(view)
-        grid_rows.append(line)
-    means = [[view.mean for view in line] for line in grid_rows]
-    for i, j in tables.best_positions(table, means):
-        grid_rows[i][j].best = True
-    rows = [(row.label, line) for row, line in zip(table.rows, grid_rows, strict=True)]
-    return TableView(
-        table.number, table.caption, table.row_header, table.columns, rows, bold=table.bold
-    )
 
 
 def table1_view(grid: dict, epoch_scale: float) -> TableView:
@@ -231,7 +164,7 @@ def data_uri(data: bytes) -> str:
 # ----------------------------------------------------------------------------- overview
 
 
-def overview(runs: pd.DataFrame, args) -> dict:
+def overview(runs: pd.DataFrame, context: tables.Context) -> dict:
     def column(name):
         return runs[name] if name in runs.columns else pd.Series(dtype=object)
 
@@ -241,10 +174,10 @@ def overview(runs: pd.DataFrame, args) -> dict:
     devices = sorted({str(d) for d in column("device").dropna()})
     threads = sorted({int(t) for t in pd.to_numeric(column("threads"), errors="coerce").dropna()})
     return {
-        "preset": args.preset,
-        "encoder": tables.ENCODER_NAMES.get(args.encoder, args.encoder),
-        "seeds": ", ".join(str(s) for s in args.seeds),
-        "stage": tables.STAGE_WORDS.get(args.stage, args.stage),
+        "preset": context.preset,
+        "encoder": context.encoder_name(),
+        "seeds": ", ".join(str(s) for s in context.seeds),
+        "stage": tables.STAGE_WORDS.get(context.stage, context.stage),
         "runs": len(runs),
         "cells": runs["cell"].nunique(),
         "hardware": ", ".join(devices + gpus) or "unknown",
@@ -306,21 +239,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(args) -> tuple[str, dict[str, bytes]]:
-    """The page and its plots (file name -> PNG bytes)."""
-    runs = pd.read_csv(args.metrics_csv)
-    summary = aggregate.read_summary(args.summary_csv)
-    epochs = pd.read_csv(args.epochs_csv)
-    paper = tables.load_paper(args.paper)
-    grid = json.loads(args.grid_json)
-    grid_tables = build_tables(grid)
-    claim_list = claims.load_claims(args.claims)
-    output = Path(args.output)
-
+def table_views(grid: dict, summary, paper: dict, epochs, stage: str, epoch_scale: float):
+    """(Tables 1-9 as TableViews with their plots embedded, plots by file name)."""
     plots: dict[str, bytes] = {}
-    views = [table1_view(grid, args.epoch_scale)]
-    for number, table in grid_tables.items():
-        view = table_view(table, summary, paper, args.stage)
+    views = [table1_view(grid, epoch_scale)]
+    for number, table in build_tables(grid).items():
+        view = table_view(table, summary, paper, stage)
         bars = bar_plot(view)
         plots[f"table{number}_bars.png"] = bars
         view.plots.append(
@@ -336,14 +260,11 @@ def render(args) -> tuple[str, dict[str, bytes]]:
                 }
             )
         views.append(view)
+    return views, plots
 
-    reproduced = claims.evaluate(claim_list, claims.run_values(runs, args.stage))
-    on_paper = {
-        r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
-    }
-    context = tables.Context(
-        args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage
-    )
+
+def page_notes(runs, summary, grid_tables: dict, context: tables.Context) -> list[str]:
+    """What the reader must know before reading any number on the page."""
     notes = []
     if context.encoder_note():
         notes.append(context.encoder_note())
@@ -358,20 +279,38 @@ def render(args) -> tuple[str, dict[str, bytes]]:
     missing = sorted({c for t in grid_tables.values() for c in t.cells()} - set(runs["cell"]))
     if missing:
         notes.append(f"No runs yet for {len(missing)} cells: {', '.join(missing)}.")
+    return notes
 
+
+def render(args) -> tuple[str, dict[str, bytes]]:
+    """The page and its plots (file name -> PNG bytes)."""
+    runs = pd.read_csv(args.metrics_csv)
+    summary = aggregate.read_summary(args.summary_csv)
+    paper = tables.load_paper(args.paper)
+    grid = json.loads(args.grid_json)
+    grid_tables = build_tables(grid)
+    claim_list = claims.load_claims(args.claims)
+    context = tables.context_from_args(args)
+    views, plots = table_views(
+        grid, summary, paper, pd.read_csv(args.epochs_csv), context.stage, context.epoch_scale
+    )
+    reproduced = claims.evaluate(claim_list, claims.run_values(runs, context.stage))
+    on_paper = {
+        r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
+    }
     page = (
         environment()
         .get_template(TEMPLATE)
         .render(
             title="Multi-Task Learning with BERT: reproduction report",
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            overview=overview(runs, args),
-            notes=notes,
+            overview=overview(runs, context),
+            notes=page_notes(runs, summary, grid_tables, context),
             tables=views,
             claims=reproduced,
             on_paper=on_paper,
             provenance=provenance(runs),
-            runs=run_links(runs, output),
+            runs=run_links(runs, Path(args.output)),
             verdict_counts={
                 verdict: sum(r.verdict == verdict for r in reproduced)
                 for verdict in (claims.REPRODUCED, claims.CONTRADICTED, claims.INCONCLUSIVE)
@@ -398,14 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-csv", required=True)
     parser.add_argument("--summary-csv", required=True)
     parser.add_argument("--epochs-csv", required=True)
-    parser.add_argument("--paper", required=True, help="paper_results.yaml")
     parser.add_argument("--claims", required=True, help="claims.yaml")
-    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--encoder", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", required=True)
-    parser.add_argument("--epoch-scale", type=float, default=1.0)
-    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
+    tables.add_context_options(parser)
     parser.add_argument("--output", required=True)
     parser.add_argument("--plots-dir", help="also write the plots here as PNG files")
     args = parser.parse_args(argv)

@@ -2,7 +2,9 @@
 
 Table 1 is the experiment grid from the config. Tables 2-9 take their layout (rows, columns,
 caption, where the paper bolds) from `workflow_src.grid` and their numbers from a summary (the
-same `aggregate.summarize` that writes summary.csv): each cell reads "reproduced mean (± sd when
+same `aggregate.summarize` that writes summary.csv). Each table is built once as data,
+`table_view` -> `TableView` of `CellView`s, which both renderers format: `latex_cell` here, the
+HTML report's template there. In LaTeX each cell reads "reproduced mean (± sd when
 n > 1) / paper value", in percent like the paper (SST and Quora dev accuracy, STS dev Pearson r
 x 100). The best reproduced value per row (per column for Table 7) is bold; the paper's value is
 bold where the paper prints it bold. The caption names the preset, encoder and seeds, and the
@@ -28,14 +30,14 @@ import logging
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 import yaml
 
-from workflow_src import aggregate
+from workflow_src import aggregate, claims
 from workflow_src.atomic import write_text_atomic
 from workflow_src.grid import Table, build_tables, slug
 from workflow_src.tasks import PRIMARY_METRIC
@@ -131,6 +133,22 @@ class Context:
         return MINILM_NOTE if self.encoder == "embedded" else OTHER_ENCODER_NOTE
 
 
+def add_context_options(parser: argparse.ArgumentParser) -> None:
+    """The options both renderers (tables, report) take: the grid, the paper's numbers, and
+    what the captions say about the runs (a Context)."""
+    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
+    parser.add_argument("--paper", required=True, help="paper_results.yaml")
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--epoch-scale", type=float, default=1.0)
+    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
+
+
+def context_from_args(args: argparse.Namespace) -> Context:
+    return Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
+
+
 def reproduction_sentence(context: Context) -> Tex:
     seeds = ", ".join(str(seed) for seed in context.seeds)
     return Tex(
@@ -143,8 +161,44 @@ def reproduction_sentence(context: Context) -> Tex:
 # ----------------------------------------------------------------------------- Tables 2-9
 
 
-def percent(value: float) -> str:
-    return f"{100 * value:.2f}"
+@dataclass
+class CellView:
+    """One cell of Tables 2-9 as data: reproduced statistics beside the paper's value."""
+
+    cell: str
+    n: int = 0
+    mean: float | None = None  # percent
+    sd: float | None = None  # percent; None with one seed
+    low: float | None = None  # 95% bootstrap interval, percent
+    high: float | None = None
+    paper: float | None = None
+    paper_bold: bool = False  # the paper prints it bold
+    best: bool = False  # best reproduced value of its row or column (Table.bold)
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.mean is None or self.paper is None else self.mean - self.paper
+
+    @property
+    def flagged(self) -> bool:
+        """The paper's value lies outside the reproduced interval."""
+        if self.mean is None or self.paper is None:
+            return False
+        return not (round(self.low, 2) <= self.paper <= round(self.high, 2))
+
+
+@dataclass
+class TableView:
+    """One paper table as data; `latex_cell` and the HTML template format it."""
+
+    number: int
+    caption: str
+    row_header: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, list]] = field(default_factory=list)  # (label, [CellView | str])
+    plots: list[dict] = field(default_factory=list)  # {"title", "src"}, the HTML report's
+    numeric: bool = True
+    bold: str = "none"  # where the best reproduced value is bold: "row", "column", "none"
 
 
 def paper_text(value: float) -> str:
@@ -184,43 +238,68 @@ def best_positions(table: Table, means: list[list[float | None]]) -> set[tuple[i
     return best
 
 
-def table_cells(
-    table: Table, summary: pd.DataFrame, paper: dict | None, stage: str
-) -> list[list[Tex]]:
-    """Each cell as LaTeX: reproduced mean (± sd) / paper value, bold as described above."""
+def cell_view(cell: str, stats: pd.Series | None) -> CellView:
+    """A cell's reproduced statistics in percent (none without runs)."""
+    view = CellView(cell)
+    if stats is not None:
+        view.n = int(stats["n"])
+        view.mean = 100 * float(stats["mean"])
+        view.sd = None if math.isnan(float(stats["sd"])) else 100 * float(stats["sd"])
+        view.low, view.high = 100 * float(stats["ci_low"]), 100 * float(stats["ci_high"])
+    return view
+
+
+def table_view(table: Table, summary: pd.DataFrame, paper: dict | None, stage: str) -> TableView:
+    """One of Tables 2-9 as data, built once for LaTeX and HTML: each cell's reproduced
+    statistics, the paper's value and bold mark, and the best reproduced value per row or
+    column (compared as printed: two decimals of a percent)."""
     found = lookup(summary, stage)
     printed = (paper or {}).get("tables", {}).get(table.number)
     paper_bold = {tuple(pair) for pair in printed["bold"]} if printed else set()
-    means = [
-        [
-            float(found[(cell, row.task)]["mean"]) if (cell, row.task) in found else None
-            for cell in row.cells
-        ]
-        for row in table.rows
-    ]
-    best = best_positions(table, means)
-    cells = []
-    for i, row in enumerate(table.rows):
-        line = []
-        for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
-            if (cell, row.task) in found:
-                stats = found[(cell, row.task)]
-                text = escape(percent(stats["mean"]))
-                if (i, j) in best:
-                    text = Tex(rf"\textbf{{{text}}}")
-                if int(stats["n"]) > 1 and not math.isnan(float(stats["sd"])):
-                    text = Tex(rf"{text}\,$\pm$\,{escape(percent(stats['sd']))}")
-            else:
-                text = Tex("--")
-            value = None
-            if printed and row.label in printed["rows"] and column in printed["columns"]:
-                value = printed["rows"][row.label][printed["columns"].index(column)]
-            paper_cell = Tex("--") if value is None else escape(paper_text(float(value)))
-            if (row.label, column) in paper_bold:
-                paper_cell = Tex(rf"\textbf{{{paper_cell}}}")
-            line.append(Tex(f"{text} / {paper_cell}"))
-        cells.append(line)
-    return cells
+    grid_rows, fractions = [], []
+    for row in table.rows:
+        line = [cell_view(cell, found.get((cell, row.task))) for cell in row.cells]
+        for column, view in zip(table.columns, line, strict=True):
+            if printed:
+                view.paper = claims.paper_value(printed, row.label, column)
+                view.paper_bold = (row.label, column) in paper_bold
+        grid_rows.append(line)
+        fractions.append(
+            [
+                float(found[(c, row.task)]["mean"]) if (c, row.task) in found else None
+                for c in row.cells
+            ]
+        )
+    for i, j in best_positions(table, fractions):
+        grid_rows[i][j].best = True
+    rows = [(row.label, line) for row, line in zip(table.rows, grid_rows, strict=True)]
+    return TableView(
+        table.number, table.caption, table.row_header, table.columns, rows, bold=table.bold
+    )
+
+
+def latex_cell(view: CellView) -> Tex:
+    """reproduced mean (± sd with more than one seed) / paper value, bold as the view says."""
+    if view.mean is None:
+        text = Tex("--")
+    else:
+        text = escape(f"{view.mean:.2f}")
+        if view.best:
+            text = Tex(rf"\textbf{{{text}}}")
+        if view.n > 1 and view.sd is not None:
+            text = Tex(rf"{text}\,$\pm$\,{escape(f'{view.sd:.2f}')}")
+    paper_cell = Tex("--") if view.paper is None else escape(paper_text(view.paper))
+    if view.paper_bold:
+        paper_cell = Tex(rf"\textbf{{{paper_cell}}}")
+    return Tex(f"{text} / {paper_cell}")
+
+
+def table_cells(
+    table: Table, summary: pd.DataFrame, paper: dict | None, stage: str
+) -> list[list[Tex]]:
+    """Each cell of the table as LaTeX (see latex_cell)."""
+    view = table_view(table, summary, paper, stage)
+    return [[latex_cell(cell) for cell in line] for _, line in view.rows]
 
 
 def caption(table: Table, context: Context) -> Tex:
@@ -343,13 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", type=int, required=True, choices=range(1, 10))
     parser.add_argument("--output", required=True)
-    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
-    parser.add_argument("--paper", required=True, help="paper_results.yaml")
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--encoder", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", required=True)
-    parser.add_argument("--epoch-scale", type=float, default=1.0)
-    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
+    add_context_options(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--runs", nargs="*", default=[], help="metrics.json of the table's cells")
     source.add_argument("--summary", help="summary.csv instead of runs")
@@ -357,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     grid = json.loads(args.grid_json)
-    context = Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
+    context = context_from_args(args)
     if args.table == 1:
         text = render_table1(grid, context)
     else:
