@@ -26,6 +26,9 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 rule all:
     default_target: True
     input:

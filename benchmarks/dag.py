@@ -33,21 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+sys.path.insert(0, str(ROOT))
 
-
-def copy_tree(dest: Path) -> None:
-    """Tracked and untracked-but-not-ignored files of the working tree (no results, no data)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (n.decode() for n in listed)):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+from tests.worktree import copy_workflow  # noqa: E402 (needs the path above)
 
 
 def children_cpu() -> float:
@@ -125,7 +113,7 @@ def main(argv=None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / "results").exists():
             sys.exit(f"dag.py: {workdir}/results exists; give an empty --scratch folder")
-        copy_tree(workdir)
+        copy_workflow(workdir)
     print(f"scratch copy: {workdir} (preset {args.preset}, {args.cores} cores)", flush=True)
 
     full = float("nan")

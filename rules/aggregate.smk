@@ -22,7 +22,7 @@ rule aggregate_metrics:
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
     conda:
-        "../environment.yml"
+        "../envs/report.yaml"
     params:
         preset=PRESET,  # reruns the summary when the preset in force changes
         bootstrap=2000,

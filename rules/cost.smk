@@ -11,7 +11,8 @@ rule cost:
     log:
         "logs/cost/cost.log",
     conda:
-        "../environment.yml"
+        # the embedded encoder's shape comes from its model package, which brings torch
+        "../envs/train.yaml"
     params:
         config=json.dumps(
             {

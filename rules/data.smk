@@ -13,7 +13,7 @@ rule download_data:
     log:
         "logs/download_data/download_data.log",
     conda:
-        "../environment.yml"
+        "../envs/download.yaml"
     params:
         dest=lambda wildcards, output: os.path.dirname(output[-1]),
         base_url=config["data"]["base_url"],

@@ -18,7 +18,7 @@ rule train_cell:
     wildcard_constraints:
         cell=cells_regex(GPU_CELLS),
     conda:
-        "../environment.yml"
+        "../envs/train.yaml"
     threads: PRESET_CONFIG["threads"]
     resources:
         gpu=train_resource("gpu"),

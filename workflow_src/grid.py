@@ -8,6 +8,7 @@ No torch here: rendering and the DAG import this module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 DATA_DIR = "data/cs224n"
@@ -289,6 +290,17 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         max_bad_rows=config["data"]["max_bad_rows"],
     )
     return settings
+
+
+# Only the grid keys that lay out the tables (cell ids, rows, columns, Table 1). What a cell
+# trains with (bilstm, multitask, adamw_weight_decay) reaches the tables through its runs, so
+# changing it re-renders only the tables that show that cell.
+TABLE_LAYOUT_KEYS = ("base", "tasks", "dropout", "lr", "epochs", "finetune", "sts_head")
+
+
+def table_layout_json(grid: dict) -> str:
+    """The grid keys that lay out the tables, as the JSON the renderers take (--grid-json)."""
+    return json.dumps({key: grid[key] for key in TABLE_LAYOUT_KEYS}, sort_keys=True)
 
 
 def cells_for_tables(config: dict, numbers) -> list[str]:

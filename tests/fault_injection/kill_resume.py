@@ -1,6 +1,6 @@
 """Fault injection: kill -9 a real training process at random points, rerun it, compare.
 
-    python benchmarks/kill_resume.py --kills 20 [--seed 0] [--data-dir DIR] [--keep DIR]
+    python tests/fault_injection/kill_resume.py --kills 20 [--seed 0] [--data-dir DIR] [--keep DIR]
 
 One uninterrupted run of a tiny-preset cell (`sst-epochs30`: 3 epochs, 32 examples) is the
 reference. Each trial then starts the same command in a fresh run folder, waits for a point
@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CELL = "sst-epochs30"  # tiny preset: 3 epochs of 2 updates, so there is something to resume
 SEED = 1
 POLL = 0.005  # seconds between looks at the run folder; a checkpoint write takes ~0.5 s

@@ -1,0 +1,30 @@
+"""A copy of the working tree to run the workflow in, away from the repository's own outputs.
+
+Used by the tests (tests/conftest.py) and by benchmarks/dag.py; no pytest here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_workflow(dest: Path, root: Path = REPO_ROOT) -> Path:
+    """The working tree's tracked and untracked-but-not-ignored files (no results, no data) in
+    `dest`, as `git ls-files` lists them, so the workflow can run there untouched by, and
+    without touching, the repository's own outputs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = root / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
