@@ -32,7 +32,6 @@ CPU_CELLS = [
     for cell in ALL_CELLS
     if TRAIN_JOBS[cell]["gpu"] == 0 and PRESET_CONFIG["resources"]["gpu"] > 0
 ]
-GPU_CELLS = [cell for cell in ALL_CELLS if cell not in CPU_CELLS]
 RUNS = f"results/runs/{PRESET}"
 DATA_DIR = grid.DATA_DIR
 DATA_FILES = [f"{DATA_DIR}/{name}" for name in config["data"]["files"]]
@@ -50,12 +49,30 @@ def table_cells(n):
 
 def cell_settings_json(wildcards):
     """One cell's full training settings, as the JSON the training command takes."""
+    if wildcards.cell not in CELL_SETTINGS:
+        raise ValueError(
+            f"{wildcards.cell!r} is not a cell of the grid; cells: {', '.join(ALL_CELLS)}"
+        )
     return CELL_SETTINGS[wildcards.cell]
 
 
+# Wildcard constraints stay short whatever the grid's size: Snakemake writes a rule's
+# constraints into its output patterns and rescans them for every job, so a constraint listing
+# every cell made planning grow with cells x jobs (benchmarks/grid_scale.py). A path names a
+# cell with these characters (grid.slug); an unknown cell fails in cell_settings_json.
+CELL_CHARS = r"[A-Za-z0-9_.+\-]+"
+
+
 def cells_regex(cells):
-    """A wildcard constraint matching exactly `cells` (none: a pattern that never matches)."""
+    """A constraint matching exactly `cells` (none: a pattern that never matches)."""
     return "|".join(re.escape(cell) for cell in cells) or "(?!)"
+
+
+def cells_except_regex(cells):
+    """A constraint matching any cell name but `cells` (kept short: `cells` are few)."""
+    if not cells:
+        return CELL_CHARS
+    return f"(?!(?:{cells_regex(cells)})(?![A-Za-z0-9_.+\\-])){CELL_CHARS}"
 
 
 def train_resource(name):
@@ -64,6 +81,6 @@ def train_resource(name):
 
 
 wildcard_constraints:
-    cell=cells_regex(ALL_CELLS),
+    cell=CELL_CHARS,
     seed=r"\d+",
     n=r"[1-9]",

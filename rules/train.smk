@@ -16,7 +16,7 @@ rule train_cell:
     benchmark:
         f"results/benchmarks/{PRESET}/{{cell}}/seed{{seed}}.tsv"
     wildcard_constraints:
-        cell=cells_regex(GPU_CELLS),
+        cell=cells_except_regex(CPU_CELLS),
     conda:
         "../envs/train.yaml"
     threads: PRESET_CONFIG["threads"]

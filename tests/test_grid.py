@@ -158,10 +158,26 @@ def test_bilstm_cells_keep_their_own_batch_size():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1e-5, "1e-5"), (1e-4, "1e-4"), (0.1, "0.1"), (20, "20"), ("last2", "last2")],
+    [
+        (1e-5, "1e-5"),
+        (1e-4, "1e-4"),
+        (2.5e-5, "2.5e-5"),
+        (0.1, "0.1"),
+        (20, "20"),
+        ("last2", "last2"),
+    ],
 )
 def test_slug_is_short_and_path_safe(value, text):
     assert grid.slug(value) == text
+
+
+def test_every_value_a_user_adds_to_an_axis_gets_its_own_cell():
+    """Values that round alike (1.1e-5, 1.5e-5 next to 1e-5, 2e-5) stay apart: one cell each."""
+    lrs = [1e-5, 1.1e-5, 1.5e-5, 2e-5, 1e-4]
+    cells = grid.build_cells({**CONFIG["grid"], "lr": lrs})
+    ids = {grid.variant_cell("sst", "lr", lr, CONFIG["grid"]["base"]) for lr in lrs}
+    assert len(ids) == len(lrs) and ids <= set(cells)
+    assert {cells[i].overrides.get("lr", CONFIG["grid"]["base"]["lr"]) for i in ids} == set(lrs)
 
 
 @pytest.mark.parametrize("preset", sorted(CONFIG["presets"]))

@@ -48,11 +48,16 @@ class Cell:
 
 
 def slug(value) -> str:
-    """Short, path-safe text for a setting's value: 1e-05 -> 1e-5, 0.1 -> 0.1."""
+    """Short, path-safe text for a setting's value: 1e-05 -> 1e-5, 2.5e-05 -> 2.5e-5, 0.1 -> 0.1.
+
+    Lossless to 12 significant digits: two values of an axis never share a cell id (a
+    rounded id would merge a user's 1.5e-5 into the 2e-5 cell).
+    """
     if isinstance(value, float) and value < 1e-3:
-        mantissa, exponent = f"{value:.0e}".split("e")
+        mantissa, exponent = f"{value:.12e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
         return f"{mantissa}e{int(exponent)}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
 CELL_PREFIX = {
