@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
-from benchmarks.dag import copy_tree  # noqa: E402 (needs the path above)
+from tests.worktree import copy_workflow  # noqa: E402 (needs the path above)
 
 LR_EXPONENTS = (-6, -5, -4, -7, -3)
 
@@ -128,7 +128,7 @@ def measure(k: int, args) -> dict:
     cells = len(grid.build_cells(config["grid"]))
     workdir = Path(tempfile.mkdtemp(prefix=f"mtb-scale{k}-", dir=args.scratch))
     try:
-        copy_tree(workdir, args.source)
+        copy_workflow(workdir, args.source)
         (workdir / "overlay.yaml").write_text(yaml.safe_dump(extra))
         clean = median([snakemake(workdir, "-n") for _ in range(args.repeats)])
         runs = finish_runs(workdir, config, args.seeds)
