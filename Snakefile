@@ -3,16 +3,19 @@
 #   snakemake --cores 2                      whole DAG at the preset in force (config.yaml: quick)
 #   snakemake --cores 4 --profile slurm      paper preset on a Slurm GPU cluster (./slurm/)
 #   snakemake results/table9.tex             one table and only the runs it needs
-#   snakemake report                         results/report.html
+#   snakemake report                         results/<preset>/report.html
 #   snakemake cost                           training examples and compute hours, before any run
+# (profiles/default/ gives the local cores, so no command needs --cores.)
 #
-# Paths (<preset> is config["preset"], so presets never overwrite each other's runs):
+# Paths (<preset> is config["preset"]: presets never overwrite each other's runs or tables):
 #   data/cs224n/<file>.csv, PROVENANCE.json                 verified downloads
+#   models/<name>/, PROVENANCE.json                          a hub encoder at its pinned revision
 #   results/runs/<preset>/<cell>/seed<seed>/metrics.json     one training run (+ predictions.csv)
 #   results/benchmarks/<preset>/<cell>/seed<seed>.tsv        Snakemake's benchmark of that run
-#   results/metrics.csv, results/summary.csv                 all runs, and per-cell statistics
-#   results/table1.tex .. results/table9.tex, report.html    what people read
-#   logs/<rule>/...                                          one log per job
+#   results/<preset>/metrics.csv, epochs.csv, summary.csv    all runs, and per-cell statistics
+#   results/<preset>/table1.tex .. table9.tex, report.html, plots/   what people read
+#   results/table<N>.tex                                     copy of the preset in force's table
+#   logs/<rule>/<preset>/...                                 one log per job
 
 
 from snakemake.utils import min_version, validate
@@ -29,16 +32,18 @@ validate(config, "schemas/config.schema.yaml")
 report: "report/workflow.rst"
 
 
+include: "rules/common.smk"
+
+
 rule all:
     default_target: True
     input:
-        expand("results/table{n}.tex", n=range(1, 10)),
-        "results/metrics.csv",
-        "results/summary.csv",
-        "results/report.html",
+        expand(f"{OUT}/table{{n}}.tex", n=range(1, 10)),
+        f"{OUT}/metrics.csv",
+        f"{OUT}/summary.csv",
+        f"{OUT}/report.html",
 
 
-include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"

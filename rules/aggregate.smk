@@ -1,6 +1,6 @@
-# Every run's metrics.json -> results/metrics.csv (one row per run), results/epochs.csv
-# (per-epoch dev metrics) and results/summary.csv (per cell and metric: mean, sd, n, 95%
-# bootstrap interval and the seed that drew it).
+# Every run's metrics.json -> results/<preset>/metrics.csv (one row per run), epochs.csv
+# (per-epoch dev metrics) and summary.csv (per cell and metric: mean, sd, n, 95% bootstrap
+# interval and the seed that drew it), in the preset's own folder.
 
 
 localrules:
@@ -11,20 +11,19 @@ rule aggregate_metrics:
     input:
         run_metrics(ALL_CELLS),
     output:
-        metrics="results/metrics.csv",
-        epochs="results/epochs.csv",
+        metrics=f"{OUT}/metrics.csv",
+        epochs=f"{OUT}/epochs.csv",
         summary=report(
-            "results/summary.csv",
+            f"{OUT}/summary.csv",
             caption="../report/captions/summary.rst",
             category="Data",
             labels={"file": "summary.csv"},
         ),
     log:
-        "logs/aggregate_metrics/aggregate_metrics.log",
+        f"logs/aggregate_metrics/{PRESET}.log",
     conda:
         "../envs/report.yaml"
     params:
-        preset=PRESET,  # reruns the summary when the preset in force changes
         bootstrap=2000,
         bootstrap_seed=0,
     shell:

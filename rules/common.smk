@@ -7,7 +7,12 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from workflow_src import cost, grid  # noqa: E402 (needs the path above)
+from workflow_src import (
+    cost,
+    encoders,
+    grid,
+    layout,
+)  # noqa: E402 (needs the path above)
 
 PRESET = config["preset"]
 if PRESET not in config["presets"]:
@@ -18,10 +23,23 @@ PRESET_CONFIG = config["presets"][PRESET]
 SEEDS = PRESET_CONFIG["seeds"]
 CELLS = grid.build_cells(config["grid"])
 ALL_CELLS = list(CELLS)
+HUB = config.get("hub", {})
+# What training jobs load (a folder, or "embedded") and the hub model to fetch first, if any. A
+# missing or incomplete local folder stops here, before any job (or GPU) is asked for.
+ENCODER, HUB_ENCODER = encoders.job_encoder(
+    PRESET_CONFIG["encoder"], HUB.get("revisions", {})
+)
+ENCODER_PROVENANCE = [f"{ENCODER}/{encoders.PROVENANCE_FILE}"] if HUB_ENCODER else []
+if HUB_ENCODER and os.path.exists(ENCODER_PROVENANCE[0]):
+    encoders.check_model_folder(
+        ENCODER, remedy="Delete the folder: the fetch_encoder rule fetches it again."
+    )
 # Each cell's training settings (JSON, as the training command takes them) and the resources
 # of its jobs at the preset in force, the wall-time limit from its cost estimate.
 CELL_SETTINGS = {
-    cell: json.dumps(grid.cell_settings(config, cell, CELLS), sort_keys=True)
+    cell: json.dumps(
+        {**grid.cell_settings(config, cell, CELLS), "encoder": ENCODER}, sort_keys=True
+    )
     for cell in ALL_CELLS
 }
 TRAIN_JOBS = cost.job_plan(config)
@@ -32,7 +50,12 @@ CPU_CELLS = [
     for cell in ALL_CELLS
     if TRAIN_JOBS[cell]["gpu"] == 0 and PRESET_CONFIG["resources"]["gpu"] > 0
 ]
-RUNS = f"results/runs/{PRESET}"
+RUNS = layout.runs_dir(PRESET)
+# Everything derived from the runs (CSVs, tables, report), in the preset's own folder.
+OUT = layout.derived_dir(PRESET)
+PRESET_HINT = layout.preset_hint(PRESET)
+if PRESET_HINT:
+    print(PRESET_HINT, file=sys.stderr)
 DATA_DIR = grid.DATA_DIR
 DATA_FILES = [f"{DATA_DIR}/{name}" for name in config["data"]["files"]]
 

@@ -25,3 +25,33 @@ rule download_data:
         "python -m workflow_src.data fetch --dest {params.dest} --base-url {params.base_url:q}"
         " --commit {params.commit} --files-json {params.files:q} --mirror={params.mirror:q}"
         " --standin-rows {params.standin_rows} > {log} 2>&1"
+
+
+# The preset's Hugging Face encoder and tokenizer, once, at the revision pinned in config.yaml
+# (hub.revisions), into models/<name>/; PROVENANCE.json is written last. Local for the same
+# reason as the data: training jobs then load the folder with HF_HUB_OFFLINE=1.
+# Defined only when the preset in force names a hub encoder.
+if HUB_ENCODER:
+
+    localrules:
+        fetch_encoder,
+
+    rule fetch_encoder:
+        output:
+            ENCODER_PROVENANCE,
+        log:
+            f"logs/fetch_encoder/{PRESET}.log",
+        conda:
+            "../environment.yml"
+        params:
+            name=HUB_ENCODER,
+            revision=HUB.get("revisions", {}).get(HUB_ENCODER, ""),
+            dest=ENCODER,
+            mirror=HUB.get("mirror", ""),
+        message:
+            "local job (on the submitting node, before any training job): fetch {params.name}"
+            " at revision {params.revision} into {params.dest}/"
+        shell:
+            "python -m workflow_src.encoders fetch --name {params.name:q}"
+            " --revision {params.revision} --dest {params.dest:q} --mirror={params.mirror:q}"
+            " > {log} 2>&1"

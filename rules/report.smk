@@ -1,8 +1,12 @@
 # What people read: the paper's Tables 1-9 as LaTeX and the HTML report.
 #
 #   snakemake results/table9.tex   Table 9 and only the training runs it shows
-#   snakemake report               results/report.html (the rule `report` below)
+#   snakemake report               results/<preset>/report.html (the rule `report` below)
 #   snakemake --report report.html Snakemake's own report of the tables, plots and the page
+#
+# Every output sits in results/<preset>/ (OUT), so one preset's tables and report never
+# overwrite another's; results/table<N>.tex is a copy of the preset in force's table, so that
+# `snakemake results/table9.tex` names a table without naming the preset.
 #
 # A table's inputs are only its own cells' metrics.json (table_cells in common.smk), so naming
 # one table builds no other table's runs. Numbers are best-epoch dev metrics (STAGE), as the
@@ -23,6 +27,7 @@ CAVEAT_PARAMS = dict(
 
 localrules:
     render_table,
+    copy_table,
     render_report,
     report,
 
@@ -33,13 +38,13 @@ rule render_table:
         paper="report/paper_results.yaml",
     output:
         report(
-            "results/table{n}.tex",
+            f"{OUT}/table{{n}}.tex",
             caption="../report/captions/table.rst",
             category="Tables",
             labels={"table": "Table {n}"},
         ),
     log:
-        "logs/render_table/table{n}.log",
+        f"logs/render_table/{PRESET}/table{{n}}.log",
     conda:
         "../envs/report.yaml"
     params:
@@ -51,29 +56,44 @@ rule render_table:
         " --stage {params.stage} --runs {input.runs} > {log} 2>&1"
 
 
+# results/table<N>.tex: the preset in force's table under the name the README promises. Its
+# input path names the preset, so switching presets copies the other preset's table here.
+rule copy_table:
+    input:
+        rules.render_table.output[0],
+    output:
+        "results/table{n}.tex",
+    log:
+        f"logs/copy_table/{PRESET}/table{{n}}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m workflow_src.atomic copy {input} {output} > {log} 2>&1"
+
+
 rule render_report:
     input:
-        metrics="results/metrics.csv",
-        summary="results/summary.csv",
-        epochs="results/epochs.csv",
+        metrics=rules.aggregate_metrics.output.metrics,
+        summary=rules.aggregate_metrics.output.summary,
+        epochs=rules.aggregate_metrics.output.epochs,
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
     output:
         html=report(
-            "results/report.html",
+            f"{OUT}/report.html",
             caption="../report/captions/report.rst",
             category="Report",
             labels={"page": "reproduction report"},
         ),
         plots=report(
-            directory("results/plots"),
+            directory(f"{OUT}/plots"),
             patterns=["{name}.png"],
             caption="../report/captions/plot.rst",
             category="Plots",
             labels={"plot": "{name}"},
         ),
     log:
-        "logs/render_report/render_report.log",
+        f"logs/render_report/{PRESET}.log",
     conda:
         "../envs/report.yaml"
     params:

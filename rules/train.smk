@@ -2,12 +2,14 @@
 # multi-task runs go through the same command (workflow_src.train). Resources come per cell
 # from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
 # preset gives no GPU while others get one run as train_cell_cpu, which a profile's GPU
-# settings for train_cell do not reach.
+# settings for train_cell do not reach. The encoder comes from a local folder (fetch_encoder)
+# or the package, never the network: HF_HUB_OFFLINE=1.
 
 
 rule train_cell:
     input:
         DATA_FILES,
+        ENCODER_PROVENANCE,
     output:
         metrics=f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json",
         predictions=f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv",
@@ -29,7 +31,7 @@ rule train_cell:
         settings=cell_settings_json,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
-        "python -m workflow_src.train --settings-json {params.settings:q}"
+        "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
         " --seed {wildcards.seed} --run-dir {params.run_dir} > {log} 2>&1"
 
 

@@ -62,3 +62,33 @@ def run_snakemake(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, ti
         text=True,
         timeout=timeout,
     )
+
+
+def save_tiny_bert(folder: Path, *, safetensors: bool = True) -> Path:
+    """A 2-layer, 32-wide random BERT with the embedded model's tokenizer, saved into `folder`
+    as a Hugging Face model folder; `safetensors=False` saves only `pytorch_model.bin`, as
+    older hub uploads are."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from workflow_src.model import resolve_encoder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=64,
+    )
+    model = BertModel(config)
+    if safetensors:
+        model.save_pretrained(folder)
+    else:
+        config.save_pretrained(folder)
+        torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -84,6 +84,11 @@ BAD_VALUES = {
         setting("presets.my preset", CONFIG["presets"]["quick"]),
         "my preset",
     ),
+    "preset named like the runs folder": (
+        setting("presets.runs", CONFIG["presets"]["quick"]),
+        "runs",
+    ),
+    "preset in force named benchmarks": (setting("preset", "benchmarks"), "benchmarks"),
     "short commit id": (setting("data.commit", "f25cd95"), "commit"),
     "blob id not hex": (setting(("data", "files", "sts-dev.csv"), "z" * 40), "sts-dev.csv"),
     "unknown data file": (setting(("data", "files", "notes.txt"), "0" * 40), "notes.txt"),

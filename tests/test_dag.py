@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 
@@ -47,6 +48,20 @@ def test_paper_preset_plans_three_seeds_per_cell_under_its_own_folder():
     assert "results/runs/paper/" in output and "results/runs/quick/" not in output
 
 
+def test_paper_dry_run_shows_the_encoder_fetch_as_a_local_job_before_training():
+    """Compute nodes without internet: bert-base-uncased is fetched once, on the submitting
+    node, and every training job waits for it (its PROVENANCE.json is a training input)."""
+    output = run_snakemake("-n", "--config", "preset=paper").stdout  # as the issue types it
+    assert job_counts(output)["fetch_encoder"] == 1
+    fetch = re.search(r"Job \d+: local job \(on the submitting node, before any training", output)
+    assert fetch and fetch.start() < output.index("rule train_cell:")
+    assert "fetch bert-base-uncased at revision 86b5e0934494bd15c9632b12f734a8a67f723594" in output
+    first_training = output[output.index("rule train_cell:") :].split("\n\n")[0]
+    assert "models/bert-base-uncased/PROVENANCE.json" in first_training
+    quick = dry_run("--config", "preset=quick")  # the embedded encoder needs no fetch
+    assert "fetch_encoder" not in job_counts(quick)
+
+
 def test_one_table_plans_only_the_runs_it_shows():
     output = dry_run("results/table9.tex")
     assert planned_cells(output) == {"multitask-additive", "multitask-smart"}
@@ -57,6 +72,40 @@ def test_one_table_plans_only_the_runs_it_shows():
         "sts-head-difference",
         "sts-head-cosine",
     }
+
+
+def test_after_a_paper_run_the_report_command_trains_nothing_and_keeps_the_paper_report(
+    tmp_path,
+):
+    """Issue 12, Done when: after a paper-preset run (fake runs here), the README's report
+    command for it renders from the finished runs, and the quick preset's report goes to its
+    own folder without touching the paper's."""
+    from tests.fake_runs import write_fake_runs
+
+    tree = copy_workflow(tmp_path)
+    config = yaml.safe_load((tree / "config.yaml").read_text())
+    write_fake_runs(tree / "results/runs", "paper", config["presets"]["paper"]["seeds"])
+    planned = run_snakemake("-n", "report", "--profile", "slurm", cwd=tree)  # README, verbatim + -n
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert set(job_counts(planned.stdout)) == {
+        "aggregate_metrics",
+        "render_report",
+        "report",
+        "total",
+    }
+
+    built = run_snakemake("report", "--config", "preset=paper", cwd=tree, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    paper_report = tree / "results/paper/report.html"
+    before = paper_report.read_bytes()
+    assert "rule train_cell:" not in built.stdout + built.stderr
+
+    quick = run_snakemake("-n", "report", cwd=tree)  # quick in force: its own folder, a note
+    assert quick.returncode == 0, quick.stderr[-3000:]
+    assert "finished runs exist for: paper" in quick.stderr
+    assert "results/quick/report.html" in quick.stdout
+    assert "results/paper/" not in quick.stdout
+    assert paper_report.read_bytes() == before
 
 
 def test_lint_is_clean():
@@ -78,8 +127,9 @@ def finished_tiny_tree(tmp_path_factory) -> Path:
 def test_tiny_preset_runs_end_to_end(finished_tiny_tree):
     tree = finished_tiny_tree
     for n in range(1, 10):
-        assert (tree / f"results/table{n}.tex").stat().st_size > 0
-    assert (tree / "results/report.html").exists()
+        assert (tree / f"results/tiny/table{n}.tex").stat().st_size > 0
+    assert (tree / "results/tiny/report.html").exists()
+    assert not (tree / "results/report.html").exists()  # nothing derived outside the preset
     runs = sorted((tree / "results/runs/tiny").glob("*/seed1/metrics.json"))
     assert len(runs) == 45
     metrics = json.loads(runs[0].read_text())

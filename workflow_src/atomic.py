@@ -1,5 +1,7 @@
 """Atomic file writes: a temporary file beside the target, flushed, then renamed over it.
 
+    python -m workflow_src.atomic copy SOURCE DEST      (a copy written the same way)
+
 A reader (or Snakemake) sees either the old content or the whole new one, never a part: a
 killed job leaves at most a hidden `.<name>.*.tmp`, not a truncated file under the real name.
 """
@@ -29,3 +31,26 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def copy_atomic(source: str | Path, dest: str | Path) -> None:
+    """`dest` becomes a byte-for-byte copy of `source`, atomically."""
+    write_bytes_atomic(dest, Path(source).read_bytes())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m workflow_src.atomic copy SOURCE DEST` (what rules/report.smk's copy_table calls)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workflow_src.atomic")
+    sub = parser.add_subparsers(dest="command", required=True)
+    copy = sub.add_parser("copy", help="copy SOURCE to DEST through a temporary file")
+    copy.add_argument("source", type=Path)
+    copy.add_argument("dest", type=Path)
+    args = parser.parse_args(argv)
+    copy_atomic(args.source, args.dest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,18 +38,41 @@ def resolve_encoder(name: str) -> str:
     return str(files(EMBEDDED_PACKAGE) / "model")
 
 
+def local_folder(name: str) -> str | None:
+    """The checked folder `name` stands for, or None for a hub name (loaded through the hub).
+
+    An incomplete folder fails here, naming it, before anything is loaded (encoders.py).
+    """
+    from .encoders import check_model_folder, is_local_folder
+
+    path = resolve_encoder(name)
+    if name != EMBEDDED and not is_local_folder(path):
+        return None
+    check_model_folder(path)
+    return path
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_encoder(name), local_files_only=name == EMBEDDED)
+    folder = local_folder(name)
+    return AutoTokenizer.from_pretrained(folder or name, local_files_only=folder is not None)
 
 
 def load_transformer(name: str):
     from transformers import AutoModel
 
-    # safetensors only: loading weights never unpickles (and so never runs) code from a file
+    from .encoders import has_safetensors
+
+    folder = local_folder(name)
+    # Safetensors wherever there are any: loading them never unpickles (and so never runs) code.
+    # Folders of older uploads hold only pytorch_model.bin; transformers reads it with
+    # torch.load(weights_only=True), which also refuses to run code.
     return AutoModel.from_pretrained(
-        resolve_encoder(name), local_files_only=name == EMBEDDED, use_safetensors=True
+        folder or name,
+        local_files_only=folder is not None,
+        use_safetensors=folder is None or has_safetensors(folder),
+        weights_only=True,
     )
 
 
