@@ -140,7 +140,7 @@ def test_training_job_with_an_incomplete_folder_fails_in_seconds_naming_it(hub_m
     settings = {"run_name": "sst-base", "tasks": ["sst"], "encoder": str(folder), "device": "cpu",
                 "data_dir": str(tmp_path / "no-data-needed-yet")}  # fmt: skip
     from workflow_src.config import TrainConfig
-    from workflow_src.model import build_model
+    from workflow_src.train import build_model
 
     started = time.perf_counter()
     with pytest.raises(
