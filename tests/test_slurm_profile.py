@@ -82,7 +82,8 @@ def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_trainin
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    assert "Using profile slurm" in output
+    # ./slurm/ first, then the workflow profile profiles/default/ (it only sets local cores)
+    assert "Using profiles slurm and workflow specific profile profiles/default" in output
     train = [job for job in dry_run_jobs(output) if job["rule"] == "train_cell"]
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     paper = config["presets"]["paper"]
