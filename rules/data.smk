@@ -42,7 +42,7 @@ if HUB_ENCODER:
         log:
             f"logs/fetch_encoder/{PRESET}.log",
         conda:
-            "../environment.yml"
+            "../envs/train.yaml"
         params:
             name=HUB_ENCODER,
             revision=HUB.get("revisions", {}).get(HUB_ENCODER, ""),

@@ -66,7 +66,7 @@ rule copy_table:
     log:
         f"logs/copy_table/{PRESET}/table{{n}}.log",
     conda:
-        "../environment.yml"
+        "../envs/report.yaml"
     shell:
         "python -m workflow_src.atomic copy {input} {output} > {log} 2>&1"
 
