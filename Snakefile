@@ -38,7 +38,7 @@ include: "rules/common.smk"
 rule all:
     default_target: True
     input:
-        expand(f"{OUT}/table{{n}}.tex", n=range(1, 10)),
+        expand(f"{OUT}/table{{n}}.tex", n=grid.table_numbers(config["grid"])),
         f"{OUT}/metrics.csv",
         f"{OUT}/summary.csv",
         f"{OUT}/report.html",

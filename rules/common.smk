@@ -106,4 +106,4 @@ def train_resource(name):
 wildcard_constraints:
     cell=CELL_CHARS,
     seed=r"\d+",
-    n=r"[1-9]",
+    n=r"[1-9][0-9]*",

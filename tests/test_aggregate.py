@@ -114,3 +114,26 @@ def test_cli_fails_naming_the_bad_file(runs, tmp_path, caplog):
     assert code == 1
     assert str(runs[1]) in caplog.text
     assert not out.exists() or not os.listdir(out)
+
+
+def test_metrics_csv_carries_every_setting_of_each_run_as_a_column(tmp_path):
+    """lr, dropout, finetune, the STS head, SMART's settings...: one read_csv, no join."""
+    from workflow_src.config import TrainConfig
+
+    path = write_fake_runs(tmp_path, seeds=(1,), cells={"sts-head-cosine"})[0]
+    record = json.loads(path.read_text())
+    settings = TrainConfig.from_dict(
+        {"run_name": "sts-head-cosine", "tasks": ["sts"], "sts_head": "cosine", "lr": 2e-5}
+    ).to_dict()
+    record["settings"] = settings
+    path.write_text(json.dumps(record))
+    runs, _ = aggregate.load_runs([path])
+    out = tmp_path / "metrics.csv"
+    aggregate.write_csv_atomic(runs, out)
+    row = pd.read_csv(out).iloc[0]
+    assert row["lr"] == 2e-5 and row["sts_head"] == "cosine"
+    assert row["dropout"] == settings["dropout"] and row["finetune"] == settings["finetune"]
+    assert row["optimizer"] == "adam" and row["pooling"] == "cls"
+    assert row["smart_weight"] == settings["smart"]["weight"]
+    assert row["epochs"] == len(record["epochs"])  # the row's own value is kept
+    assert row["preset"] == record["run"]["preset"]

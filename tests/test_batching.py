@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import torch
 
+from workflow_src import batching
 from workflow_src.batching import (
     TokenizedSplit,
     autocast,
@@ -97,10 +99,49 @@ def test_tokenize_once_single_separate_and_joint():
     assert len(long.tokens[0][0]) == 16
 
 
-def test_autocast_is_bf16_on_cuda_only_under_auto():
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_is_bf16_only_where_bf16_is_native(monkeypatch, native, expected):
+    """A CPU without AVX512-BF16 or AMX emulates bf16 (slower than fp32): auto keeps fp32."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     cpu = torch.device("cpu")
+    assert batching.resolve_precision("auto", cpu) == expected
     with autocast(cpu, "auto"):
-        assert not torch.is_autocast_enabled("cpu")
+        out = torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2))
+    assert out.dtype == {"bf16": torch.bfloat16, "fp32": torch.float32}[expected]
+
+
+def test_amx_alone_counts_as_native_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert batching.resolve_precision("auto", torch.device("cpu")) == "bf16"
+
+
+@pytest.mark.parametrize(("bf16_card", "expected"), [(True, "bf16"), (False, "fp16")])
+def test_auto_precision_on_cuda_is_bf16_where_supported_else_fp16(monkeypatch, bf16_card, expected):
+    """Ampere and newer: bf16; older cards (V100, T4): fp16, trained with a gradient scaler."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_card)
+    assert batching.resolve_precision("auto", torch.device("cuda")) == expected
+
+
+def test_an_explicit_precision_is_kept_whatever_the_hardware(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    cpu = torch.device("cpu")
+    assert batching.resolve_precision("bf16", cpu) == "bf16"
+    assert batching.resolve_precision("fp32", cpu) == "fp32"
     with autocast(cpu, "bf16"):
         out = torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2))
     assert out.dtype == torch.bfloat16
+
+
+def test_the_gradient_scaler_is_on_only_for_fp16(monkeypatch):
+    from workflow_src.config import TrainConfig
+    from workflow_src.train import Parts
+
+    model = torch.nn.Linear(2, 1)
+    for resolved, enabled in (("fp32", False), ("fp16", True)):
+        monkeypatch.setattr(batching, "resolve_precision", lambda p, d, r=resolved: r)
+        parts = Parts.create(TrainConfig(), model, torch.device("cpu"), total_steps=4)
+        assert parts.scaler.is_enabled() is enabled
+        assert "scaler" in parts.to_state()

@@ -108,6 +108,18 @@ def test_after_a_paper_run_the_report_command_trains_nothing_and_keeps_the_paper
     assert paper_report.read_bytes() == before
 
 
+def test_a_config_overlay_adds_cells_and_a_table_without_code_edits(tmp_path):
+    """The README's worked example, verbatim: `--configfile my.yaml` listing pair_encoding."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    example = readme.split("```yaml\n# my.yaml\n")[1].split("```")[0]
+    (tmp_path / "my.yaml").write_text(example)
+    output = dry_run("--configfile", str(tmp_path / "my.yaml"))
+    assert {"quora-pair-joint", "sts-pair-joint"} <= planned_cells(output)
+    assert "sst-pair-joint" not in planned_cells(output)  # one sentence: nothing to vary
+    assert "results/quick/table11.tex" in output
+    assert "results/quick/table11.tex" not in dry_run()
+
+
 def test_lint_is_clean():
     result = run_snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr

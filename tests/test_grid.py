@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 
 import pytest
@@ -200,3 +202,66 @@ def test_the_table_layout_keys_alone_lay_out_every_table():
     assert grid.build_tables(layout) == grid.build_tables(CONFIG["grid"])
     changed = {**CONFIG["grid"], "adamw_weight_decay": 0.5}
     assert grid.table_layout_json(changed) == grid.table_layout_json(CONFIG["grid"])
+
+
+# ----------------------------------------------------------------------------- extra axes
+
+
+def overlaid(**axes) -> dict:
+    """The shipped grid with a config overlay's extra axes (what `--configfile` merges in)."""
+    grid = copy.deepcopy(CONFIG["grid"])
+    return {**grid, **axes}
+
+
+def test_without_an_overlay_the_grid_has_only_the_papers_tables():
+    from workflow_src.grid import EXTRA_AXES, table_numbers
+
+    grid = overlaid()
+    assert table_numbers(grid) == list(range(1, 10))
+    assert not any(key in grid for key in EXTRA_AXES)
+
+
+def test_a_new_axis_in_an_overlay_adds_cells_and_its_own_table():
+    """`grid: {pair_encoding: [separate, joint]}`: joint cells for the pair tasks (SST has one
+    sentence), Table 11 beside them, the separate column being the base cells."""
+    from workflow_src.grid import build_cells, build_tables, table_layout_json, table_numbers
+
+    grid = overlaid(pair_encoding=["separate", "joint"])
+    new = set(build_cells(grid)) - set(build_cells(overlaid()))
+    assert new == {"quora-pair-joint", "sts-pair-joint"}
+    assert build_cells(grid)["sts-pair-joint"].overrides == {"pair_encoding": "joint"}
+    table = build_tables(grid)[11]
+    assert table.columns == ("pair_encoding=separate", "pair_encoding=joint")
+    assert [row.cells for row in table.rows] == [
+        ("quora-base", "quora-pair-joint"),
+        ("sts-base", "sts-pair-joint"),
+    ]
+    assert table_numbers(grid) == [*range(1, 10), 11]
+    assert json.loads(table_layout_json(grid))["pair_encoding"] == ["separate", "joint"]
+
+
+def test_a_task_schedule_axis_varies_the_additive_multitask_cell():
+    from workflow_src.grid import build_cells, build_tables, cell_settings
+
+    grid = overlaid(task_schedule=["round_robin", "proportional"])
+    cells = build_cells(grid)
+    assert cells["multitask-schedule-proportional"].tasks == ("sst", "quora", "sts")
+    table = build_tables(grid)[12]
+    assert {row.cells for row in table.rows} == {
+        ("multitask-additive", "multitask-schedule-proportional")
+    }
+    config = {**CONFIG, "grid": grid}
+    settings = cell_settings(config, "multitask-schedule-proportional")
+    additive = cell_settings(config, "multitask-additive")
+    assert settings["task_schedule"] == "proportional"
+    assert {k: v for k, v in settings.items() if k not in ("task_schedule", "run_name")} == {
+        k: v for k, v in additive.items() if k not in ("task_schedule", "run_name")
+    }
+
+
+def test_a_new_value_on_a_paper_axis_is_a_new_column():
+    from workflow_src.grid import build_tables
+
+    table = build_tables(overlaid(dropout=[0.1, 0.3, 0.5, 0.7]))[3]
+    assert table.columns[-1] == "Dropout=0.7"
+    assert table.rows[0].cells[-1] == "sst-dropout0.7"

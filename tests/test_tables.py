@@ -168,3 +168,26 @@ def test_all_nine_tables_compile_with_pdflatex(tmp_path, grid, paper):
         ).stdout  # fmt: skip
         text = text.translate({ord("˜"): "~", ord("ˆ"): "^", ord(" "): None, ord("\n"): None})
         assert "quick&%$#{}~^\\<>|" in text  # OT1 draws \_ as a rule, extracted as a space
+
+
+def test_an_extra_axis_table_renders_without_paper_values(tmp_path, grid):
+    """Table 11 of a `pair_encoding` overlay: reproduced values, no paper column to compare."""
+    import json
+
+    extended = {**grid, "pair_encoding": ["separate", "joint"]}
+    runs = write_fake_runs(
+        tmp_path / "runs", seeds=(1,), grid=extended, cells=set(build_tables(extended)[11].cells())
+    )
+    out = tmp_path / "table11.tex"
+    code = tables.main(
+        ["--table", "11", "--output", str(out), "--grid-json", json.dumps(extended), "--paper",
+         str(PAPER), "--preset", "quick", "--encoder", "embedded", "--seeds", "1", "--runs",
+         *map(str, runs)]
+    )  # fmt: skip
+    assert code == 0
+    text = out.read_text()
+    assert "Extension (not in the paper)" in text and r"pair\_encoding=joint" in text
+    with pytest.raises(SystemExit):  # the shipped grid has no Table 11
+        tables.main(["--table", "11", "--output", str(out), "--grid-json", json.dumps(grid),
+                     "--paper", str(PAPER), "--preset", "quick", "--encoder", "embedded",
+                     "--seeds", "1", "--runs", *map(str, runs)])  # fmt: skip

@@ -131,7 +131,8 @@ def load_run(path: str | Path) -> dict:
 
 
 def run_row(record: dict, path: str | Path) -> dict:
-    """One metrics.csv row: identity, every final/best metric, compute, data and provenance."""
+    """One metrics.csv row: identity, every final/best metric, compute, data, provenance and
+    the run's settings."""
     run = record["run"]
     row = {
         "path": str(path),
@@ -159,7 +160,21 @@ def run_row(record: dict, path: str | Path) -> dict:
         row[f"version_{name}"] = version
     row["git_commit"] = provenance.get("git_commit")
     row["smart_enabled"] = bool(record.get("smart", {}).get("enabled", False))
+    row.update(setting_columns(record.get("settings", {}), row))
     return row
+
+
+def setting_columns(settings: dict, row: dict) -> dict:
+    """Every training setting of the run as a column (lr, dropout, finetune, sts_head, ...;
+    SMART's as smart_<name>), so an analysis of metrics.csv needs no join with metrics.json.
+    Names the row already has (preset, model, encoder, epochs) keep the row's value."""
+    columns = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            columns.update({f"{key}_{k}": v for k, v in value.items() if f"{key}_{k}" not in row})
+        elif key not in row:
+            columns[key] = "+".join(map(str, value)) if isinstance(value, list) else value
+    return columns
 
 
 def epoch_rows(record: dict) -> list[dict]:

@@ -183,7 +183,9 @@ class TrainConfig:
     train_limit: int | None = setting(None, low=1)
     dev_limit: int | None = setting(None, low=1)  # N dev examples per task, likewise
     downsample_quora_to_sst: bool = True  # single-task Quora: sample train to SST size (5.3)
-    # auto = bf16 autocast on CUDA, fp32 on CPU
+    # auto fits the hardware (batching.resolve_precision): bf16 on a CPU with native bf16
+    # (AVX512-BF16, AMX), fp32 on other CPUs; bf16 on CUDA cards that support it, fp16 with a
+    # gradient scaler on older ones
     precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
     device: str = setting("auto", choices=("auto", "cpu", "cuda"))
     threads: int = setting(1, low=1)  # torch intra-op threads

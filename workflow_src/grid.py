@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from .tasks import TASK
+
 DATA_DIR = "data/cs224n"
 MULTITASK = "multitask"
 TASK_NAMES = {  # row labels as the paper prints them
@@ -66,7 +68,47 @@ CELL_PREFIX = {
     "epochs": "epochs",
     "finetune": "finetune-",
     "sts_head": "head-",
+    "pooling": "pooling-",
+    "pair_encoding": "pair-",
+    "task_schedule": "schedule-",
 }
+
+
+@dataclass(frozen=True)
+class ExtraAxis:
+    """A setting TrainConfig supports that the paper does not vary. Listing values for it in
+    the grid (a config overlay: `grid: {pair_encoding: [separate, joint]}`) adds one cell per
+    value and task, and one table numbered after the paper's; the base value's column is the
+    base cell (for task_schedule: the Additive Loss cell of Table 9)."""
+
+    number: int  # fixed, so a table keeps its number whichever other axes are listed
+    caption: str
+    trains: str  # single: single-task cells of every task; pair: of pair tasks; multitask
+
+
+EXTRA_AXES = {
+    "pooling": ExtraAxis(10, "Extension (not in the paper): sentence pooling", "single"),
+    "pair_encoding": ExtraAxis(
+        11, "Extension (not in the paper): one pass per sentence or one per pair", "pair"
+    ),
+    "task_schedule": ExtraAxis(
+        12, "Extension (not in the paper): multi-task schedule of the additive loss", "multitask"
+    ),
+}
+
+
+def extra_axis_tasks(key: str, grid: dict) -> tuple[str, ...]:
+    """Tasks whose single-task cells an extra axis varies (pair_encoding: pair tasks only)."""
+    if EXTRA_AXES[key].trains == "pair":
+        return tuple(task for task in grid["tasks"] if TASK[task].sentences == 2)
+    return tuple(grid["tasks"])
+
+
+def multitask_cell(grid: dict, schedule: str) -> str:
+    """The additive multi-task cell with `schedule` (the configured one is Table 9's)."""
+    if schedule == grid["multitask"]["task_schedule"]:
+        return f"{MULTITASK}-additive"
+    return f"{MULTITASK}-{CELL_PREFIX['task_schedule']}{slug(schedule)}"
 
 
 def variant_cell(task: str, key: str, value, base: dict) -> str:
@@ -135,6 +177,14 @@ def build_cells(grid: dict) -> dict[str, Cell]:
         tasks,
         {**multitask, "smart": {"enabled": True, **grid["multitask"]["smart"]}},
     )
+    for key in EXTRA_AXES:
+        for value in grid.get(key, []):
+            if key == "task_schedule":
+                add(multitask_cell(grid, value), tasks, {**multitask, key: value})
+                continue
+            for task in extra_axis_tasks(key, grid):
+                overrides = {key: value} if value != base[key] else {}
+                add(variant_cell(task, key, value, base), (task,), overrides)
     return cells
 
 
@@ -172,12 +222,14 @@ def build_tables(grid: dict) -> dict[int, Table]:
     base = grid["base"]
     tasks = tuple(grid["tasks"])
 
-    def per_task(number: int, caption: str, columns, cell_of, bold: str = "row") -> Table:
+    def per_task(
+        number: int, caption: str, columns, cell_of, bold: str = "row", rows_for=tasks
+    ) -> Table:
         """A table with one row per task and one column per entry of `columns`."""
         labels = tuple(label for label, _ in columns)
         rows = tuple(
             Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
-            for task in tasks
+            for task in rows_for
         )
         return Table(number, caption, labels, rows, bold=bold)
 
@@ -244,6 +296,22 @@ def build_tables(grid: dict) -> dict[int, Table]:
             lambda _, key: f"{MULTITASK}-{key}",
         ),
     ]
+    for key, axis in EXTRA_AXES.items():
+        if grid.get(key):
+            cell_of = (
+                (lambda _, value: multitask_cell(grid, value))
+                if key == "task_schedule"
+                else variant(key)
+            )
+            tables.append(
+                per_task(
+                    axis.number,
+                    axis.caption,
+                    sweep(key, lambda v, key=key: f"{key}={v}"),
+                    cell_of,
+                    rows_for=extra_axis_tasks(key, grid),
+                )
+            )
     return {table.number: table for table in tables}
 
 
@@ -304,8 +372,19 @@ TABLE_LAYOUT_KEYS = ("base", "tasks", "dropout", "lr", "epochs", "finetune", "st
 
 
 def table_layout_json(grid: dict) -> str:
-    """The grid keys that lay out the tables, as the JSON the renderers take (--grid-json)."""
-    return json.dumps({key: grid[key] for key in TABLE_LAYOUT_KEYS}, sort_keys=True)
+    """The grid keys that lay out the tables, as the JSON the renderers take (--grid-json);
+    with the extra axes an overlay lists (and, for task_schedule, Table 9's schedule, whose
+    column is the Additive Loss cell)."""
+    layout = {key: grid[key] for key in TABLE_LAYOUT_KEYS}
+    layout.update({key: grid[key] for key in EXTRA_AXES if grid.get(key)})
+    if grid.get("task_schedule"):
+        layout["multitask"] = {"task_schedule": grid["multitask"]["task_schedule"]}
+    return json.dumps(layout, sort_keys=True)
+
+
+def table_numbers(grid: dict) -> list[int]:
+    """Every table the grid renders: 1 (the grid itself), the paper's 2-9, the extras."""
+    return [1, *sorted(build_tables(grid))]
 
 
 def cells_for_tables(config: dict, numbers) -> list[str]:

@@ -39,7 +39,7 @@ import yaml
 
 from workflow_src import aggregate, claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import Table, build_tables, slug
+from workflow_src.grid import Table, build_tables, slug, table_numbers
 from workflow_src.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
@@ -420,7 +420,9 @@ def load_paper(path: str | Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--table", type=int, required=True, choices=range(1, 10))
+    parser.add_argument(
+        "--table", type=int, required=True, help="1-9, or 10-12 for an extra axis (grid.py)"
+    )
     parser.add_argument("--output", required=True)
     add_context_options(parser)
     source = parser.add_mutually_exclusive_group()
@@ -430,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     grid = json.loads(args.grid_json)
+    if args.table not in table_numbers(grid):
+        parser.error(f"--table {args.table}: the grid has tables {table_numbers(grid)}")
     context = context_from_args(args)
     if args.table == 1:
         text = render_table1(grid, context)

@@ -225,9 +225,15 @@ class Parts:
     optimizer: object
     scheduler: object
     teacher: object | None  # smart.MomentumTeacher when SMART's Bregman term is on
+    # torch.amp.GradScaler: scales fp16 losses so small gradients do not underflow; a no-op
+    # (enabled=False) in bf16 and fp32, whose exponent range needs none.
+    scaler: object
 
     @classmethod
     def create(cls, cfg: TrainConfig, model, device, total_steps: int) -> Parts:
+        import torch
+
+        from .batching import resolve_precision
         from .smart import MomentumTeacher
 
         trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -239,11 +245,18 @@ class Parts:
             teacher = MomentumTeacher(
                 model, smart.beta_early, smart.beta_late, smart.beta_switch_fraction
             )
-        return cls(model, trainable, optimizer, scheduler, teacher)
+        fp16 = resolve_precision(cfg.precision, device) == "fp16"
+        scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        return cls(model, trainable, optimizer, scheduler, teacher, scaler)
+
+    def backward(self, loss) -> None:
+        self.scaler.scale(loss).backward()
 
     def step(self, step: int, total_steps: int) -> None:
-        """One update of the weights from the gradients gathered since zero_grad."""
-        self.optimizer.step()
+        """One update of the weights from the gradients gathered since zero_grad (an fp16 step
+        whose gradients overflowed is skipped and the scale lowered)."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         if self.teacher is not None:
             self.teacher.update(self.model, step, total_steps)
@@ -261,6 +274,7 @@ class Parts:
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -278,6 +292,8 @@ class Parts:
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             )
         self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"].cpu())
 
@@ -499,7 +515,7 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
                 with autocast(device, cfg.precision):
                     loss, total = update_loss(model, batch, cfg.smart, parts.teacher)
                 # Backward per task: the gradient of the summed loss, without holding every graph.
-                total.backward()
+                parts.backward(total)
                 losses.add(task, loss.item(), len(index))
                 examples_seen += len(index)
             parts.step(progress.step, total_steps)
@@ -558,8 +574,11 @@ def compute_record(cfg: TrainConfig, progress: Progress, device, examples_seen: 
     """metrics.json's `compute`: time, throughput, memory and where the run ran."""
     import torch
 
+    from .batching import resolve_precision
+
     train_seconds = progress.train_seconds
     return {
+        "precision": resolve_precision(cfg.precision, device),  # what `auto` chose here
         "wall_seconds": progress.wall_seconds(),
         "train_seconds": train_seconds,
         "train_examples_per_second": examples_seen / train_seconds if train_seconds else 0.0,
