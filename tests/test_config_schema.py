@@ -69,6 +69,12 @@ BAD_VALUES = {
     "SMART epsilon zero": (setting("grid.multitask.smart.epsilon", 0), "epsilon"),
     "SMART steps as text": (setting("grid.multitask.smart.steps", "one"), "steps"),
     "SMART unknown key": (setting("grid.multitask.smart.alpha", 1), "alpha"),
+    "SMART unknown perturbation": (
+        setting("grid.multitask.smart.perturbation", "l2"),
+        "perturbation",
+    ),
+    "tuned multi-task head unknown": (setting("grid.multitask.tuned.sts_head", "dot"), "sts_head"),
+    "keep_best as text": (setting("presets.paper.keep_best", "yes"), "keep_best"),
     "preset epoch scale zero": (setting("presets.quick.epoch_scale", 0), "epoch_scale"),
     "preset unknown device": (setting("presets.quick.device", "tpu"), "device"),
     "preset seeds not a list": (setting("presets.quick.seeds", 3), "seeds"),
@@ -171,11 +177,11 @@ def schema_enums() -> dict[str, list[tuple]]:
 
 
 def test_schema_enums_are_the_choices_trainconfig_declares():
-    """Each setting's allowed values are declared once, beside its TrainConfig field; the
-    schema's enum of the same key must list the same values, in the same order."""
-    from workflow_src.config import TrainConfig, declared_choices
+    """Each setting's allowed values are declared once, beside its TrainConfig (or SmartConfig)
+    field; the schema's enum of the same key must list the same values, in the same order."""
+    from workflow_src.config import SmartConfig, TrainConfig, declared_choices
 
-    declared = declared_choices(TrainConfig)
+    declared = {**declared_choices(TrainConfig), **declared_choices(SmartConfig)}
     enums = schema_enums()
     for name in set(enums) & set(declared):
         for enum in enums[name]:

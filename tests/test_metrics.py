@@ -10,7 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from workflow_src.metrics import PRIMARY_METRIC, average_ranks, primary, task_metrics
+from workflow_src.metrics import (
+    PRIMARY_METRIC,
+    average_ranks,
+    primary,
+    selection_score,
+    task_metrics,
+)
 
 
 def test_sst_accuracy_and_macro_f1_by_hand():
@@ -109,3 +115,16 @@ def test_metrics_equal_scikit_learn_and_scipy_to_the_last_bit():
 
 def test_average_ranks_share_ties():
     assert average_ranks([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_the_best_epoch_is_chosen_by_the_mean_of_the_tasks_primary_metrics():
+    one = {"sst": {"accuracy": 0.5, "macro_f1": 0.9}}
+    assert selection_score(one) == 0.5
+    three = {
+        "sst": {"accuracy": 0.5},
+        "quora": {"accuracy": 0.7},
+        "sts": {"pearson": 0.3, "spearman": 0.9},
+    }
+    assert selection_score(three) == pytest.approx(0.5)
+    three["sts"]["pearson"] = math.nan  # undefined on one task: the epoch is never the best
+    assert selection_score(three) == -math.inf

@@ -1,4 +1,5 @@
-"""SMART: the regulariser's defining properties, on a tiny random BERT with each task's head."""
+"""SMART: the regulariser's defining properties, on a tiny random BERT with each task's head,
+and on the embedded encoder under bf16 autocast in train mode (as the quick preset trains)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import torch
 from transformers import BertConfig, BertModel
 
 from workflow_src.batching import TokenizedSplit, collate
-from workflow_src.config import SmartConfig
+from workflow_src.config import SmartConfig, TrainConfig
 from workflow_src.model import MultitaskModel, TransformerEncoder
 from workflow_src.smart import (
+    PERTURBATIONS,
+    DropoutReplay,
     MomentumTeacher,
     adversarial_delta,
     bregman_term,
     divergence,
-    perturbed_divergence,
-    smoothness_regularizer,
+    smoothness_term,
 )
+from workflow_src.train import build_model
 
 KINDS = {"sst": "multiclass", "quora": "binary", "sts": "regression"}
 
@@ -55,35 +58,68 @@ def test_zero_perturbation_gives_zero_and_a_perturbation_a_positive_regulariser(
     def forward(e):
         return model(batch, e)
 
-    zero = perturbed_divergence(forward, embeds, clean, torch.zeros_like(embeds), KINDS[task])
+    zero = divergence(KINDS[task], forward(embeds + torch.zeros_like(embeds)), clean)
     assert zero.item() == pytest.approx(0.0, abs=1e-10)
     delta = 0.5 * torch.randn_like(embeds)
-    assert perturbed_divergence(forward, embeds, clean, delta, KINDS[task]).item() > 0
-    cfg = SmartConfig(enabled=True, noise_std=0.0, step_size=0.0)
-    assert smoothness_regularizer(forward, embeds, clean, KINDS[task], cfg).item() == pytest.approx(
-        0.0, abs=1e-10
-    )
+    assert divergence(KINDS[task], forward(embeds + delta), clean).item() > 0
+    cfg = SmartConfig(enabled=True, noise_std=0.0, step_size=0.0, perturbation="projected")
+    term = smoothness_term(forward, embeds, clean, KINDS[task], cfg)
+    assert term.loss.item() == pytest.approx(0.0, abs=1e-10)
+    assert term.delta_inf == 0.0
 
 
 @pytest.mark.parametrize("task", ["sst", "quora", "sts"])
-def test_regulariser_gradient_reaches_the_encoder(task):
+@pytest.mark.parametrize("form", PERTURBATIONS)
+def test_regulariser_gradient_reaches_the_encoder(task, form):
     model = tiny_model().train()
     batch = batch_for(task)
     embeds = model.embed(batch)
+    replay = DropoutReplay()
     clean = model(batch, embeds)
-    cfg = SmartConfig(enabled=True, noise_std=1e-2, step_size=1e-1, epsilon=1e-1, weight=1.0)
-    reg = smoothness_regularizer(lambda e: model(batch, e), embeds, clean, KINDS[task], cfg)
-    assert reg.item() > 0
-    reg.backward()
+    cfg = SmartConfig(
+        enabled=True, noise_std=1e-2, step_size=1e-1, epsilon=1e-1, weight=1.0, perturbation=form
+    )
+    term = smoothness_term(lambda e: model(batch, e), embeds, clean, KINDS[task], cfg, replay)
+    assert term.loss.item() > 0 and term.adv_loss > 0
+    term.loss.backward()
     params = dict(model.named_parameters())
     for name in (
         "encoder.backbone.embeddings.word_embeddings.weight",
+        "encoder.backbone.embeddings.LayerNorm.weight",
         "encoder.backbone.encoder.layer.0.attention.self.query.weight",
         f"heads.{task}.linear.weight",
     ):
         assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
     other = "sts" if task != "sts" else "sst"  # only the task's own head is used
     assert params[f"heads.{other}.linear.weight"].grad is None
+
+
+def test_the_forms_give_their_documented_sizes():
+    """token_unit_inf: every token's infinity norm is 1 (later mt-dnn, smart-pytorch);
+    token_eta_step: at most eta (early mt-dnn); projected: at most epsilon (Algorithm 1)."""
+    model = tiny_model().eval()
+    batch = batch_for("sst")
+    embeds = model.embed(batch).detach()
+    clean = model(batch, embeds)
+    real = batch.attention_mask.bool()
+
+    def size(form, sigma=1e-5):
+        torch.manual_seed(0)
+        delta = adversarial_delta(
+            lambda e: model(batch, e), embeds, clean, "multiclass", sigma, 1e-3, 1e-5, 1, form
+        )
+        assert delta.dtype == torch.float32 and not delta.requires_grad
+        return delta.abs().amax(-1)  # (N, T)
+
+    # 1, up to the references' guard: max|v| / (max|v| + 1e-6) with |v| ~ sigma
+    unit = size("token_unit_inf")
+    assert (unit > 0.9).all() and (unit <= 1).all()
+    # eta where the gradient dwarfs the guard (a larger sigma, a larger gradient)
+    assert (size("token_eta_step") <= 1e-3).all()
+    assert size("token_eta_step", sigma=0.5)[real].max() > 0.99e-3
+    assert size("projected").max().item() <= 1e-5 + 1e-9
+    with pytest.raises(ValueError, match="perturbation form"):
+        size("l2")
 
 
 def test_perturbation_stays_in_the_epsilon_ball_and_ascends():
@@ -96,14 +132,89 @@ def test_perturbation_stays_in_the_epsilon_ball_and_ascends():
         return model(batch, e)
 
     torch.manual_seed(3)
-    noise = adversarial_delta(forward, embeds, clean, "multiclass", 1e-3, 0.0, 1.0, 1)
+    noise = adversarial_delta(forward, embeds, clean, "multiclass", 1e-3, 0.0, 1.0, 1, "projected")
     torch.manual_seed(3)
-    ascended = adversarial_delta(forward, embeds, clean, "multiclass", 1e-3, 0.05, 0.05, 2)
+    ascended = adversarial_delta(
+        forward, embeds, clean, "multiclass", 1e-3, 0.05, 0.05, 2, "projected"
+    )
     assert ascended.abs().max().item() <= 0.05 + 1e-7
-    assert not ascended.requires_grad
     before = divergence("multiclass", forward(embeds + noise), clean).item()
     after = divergence("multiclass", forward(embeds + ascended), clean).item()
     assert after > before
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    """The embedded all-MiniLM-L6-v2 with the three heads, as the quick preset builds it."""
+    cfg = TrainConfig(tasks=("sst", "quora", "sts"), dropout=0.1)
+    torch.manual_seed(0)
+    return build_model(cfg)
+
+
+def minilm_batch(tokenizer, task):
+    sentences = ["a gripping, funny film", "it drags on and on", "not bad at all"]
+    if task == "sst":
+        rows = [(tokenizer(s)["input_ids"],) for s in sentences]
+        labels = [4, 0, 3]
+    else:
+        rows = [(tokenizer(s)["input_ids"], tokenizer(s[::-1])["input_ids"]) for s in sentences]
+        labels = [1.0, 0.0, 1.0]
+    return collate(
+        TokenizedSplit(task, ["1", "2", "3"], labels, rows, None, len(rows[0])), [0, 1, 2], 0
+    )
+
+
+@pytest.mark.parametrize("task", ["sst", "quora", "sts"])
+def test_under_bf16_in_train_mode_the_perturbation_moves_the_output_and_trains_the_encoder(
+    minilm, task
+):
+    """Same dropout mask: with delta = 0 the perturbed pass equals the clean one exactly, with
+    SMART's delta it differs; the regulariser is positive and its gradient reaches the encoder.
+    """
+    model, tokenizer = minilm
+    model.train().zero_grad(set_to_none=True)
+    batch = minilm_batch(tokenizer, task)
+    cfg = SmartConfig(enabled=True)  # the paper's sigma, eta, K; the default form
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        embeds = model.embed(batch)
+        replay = DropoutReplay()
+        clean = model(batch, embeds)
+
+        def replayed(e):
+            with replay():
+                return model(batch, e)
+
+        unmoved = replayed(embeds + torch.zeros_like(embeds))
+        delta = adversarial_delta(
+            replayed,
+            embeds,
+            clean,
+            KINDS[task],
+            cfg.noise_std,
+            cfg.step_size,
+            cfg.epsilon,
+            cfg.steps,
+            cfg.perturbation,
+        )
+        moved = replayed(embeds.float() + delta)
+        fresh_masks = model(batch, embeds)
+        term = smoothness_term(
+            lambda e: model(batch, e), embeds, clean, KINDS[task], cfg, replay, batch.attention_mask
+        )
+    assert embeds.dtype == delta.dtype == torch.float32  # the perturbation arithmetic is fp32
+    assert torch.equal(unmoved, clean)  # the replay reproduces the clean pass's dropout
+    assert not torch.equal(fresh_masks, clean)  # dropout is really on
+    assert (moved.float() - clean.float()).abs().max() > (unmoved - clean).abs().max()
+    assert term.adv_loss > 0 and 0.9 < term.delta_inf <= 1.0
+    assert 0.05 < term.embed_abs_mean < 5
+    term.loss.backward()
+    params = dict(model.named_parameters())
+    for name in (
+        "encoder.backbone.embeddings.word_embeddings.weight",
+        "encoder.backbone.encoder.layer.5.output.dense.weight",
+    ):
+        assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
 
 
 def test_divergences_by_hand():

@@ -142,6 +142,7 @@ def test_run_writes_metrics_and_predictions_in_the_agreed_shape(
         "settings",
         "final",
         "best",
+        "best_epoch",
         "epochs",
         "data",
         "compute",
@@ -190,6 +191,68 @@ def test_run_writes_metrics_and_predictions_in_the_agreed_shape(
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def recomputed_metrics(path: Path) -> dict:
+    """Each task's dev metrics from a predictions.csv alone."""
+    from workflow_src.metrics import task_metrics
+
+    rows = read_predictions(path)[1:]
+    out = {}
+    for task in dict.fromkeys(row[0] for row in rows):
+        pairs = [(row[2], row[3]) for row in rows if row[0] == task]
+        cast = int if task == "sst" else float
+        out[task] = task_metrics(task, [cast(p) for p, _ in pairs], [cast(g) for _, g in pairs])
+    return out
+
+
+def test_a_multitask_run_reports_every_task_from_one_best_epoch_with_its_predictions(
+    tmp_path, tiny_encoder, data_dir
+):
+    """The best epoch has the best mean of the tasks' primary metrics; `best` is that epoch's
+    dev metrics for every task, and predictions.csv reproduces them exactly."""
+    from workflow_src.metrics import selection_score
+
+    cfg = tiny(tiny_encoder, data_dir, epochs=3, lr=3e-3)
+    metrics = train.run(cfg, 2, tmp_path)
+    scores = [selection_score(e["dev"]) for e in metrics["epochs"]]
+    assert metrics["best_epoch"] == 1 + scores.index(max(scores))
+    assert metrics["best"] == metrics["epochs"][metrics["best_epoch"] - 1]["dev"]
+    assert recomputed_metrics(tmp_path / "predictions.csv") == metrics["best"]
+    assert not (tmp_path / "best.safetensors").exists()  # keep_best is off by default
+
+
+def test_keep_best_keeps_the_best_epochs_weights(tmp_path, tiny_encoder, data_dir):
+    """best.safetensors holds the whole model at the best epoch: loaded into a fresh model it
+    gives the predictions in predictions.csv."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    cfg = tiny(tiny_encoder, data_dir, epochs=2, tasks=["sts"], keep_best=True)
+    metrics = train.run(cfg, 1, tmp_path)
+    path = tmp_path / "best.safetensors"
+    with safe_open(str(path), "pt") as handle:
+        assert handle.metadata()["epoch"] == str(metrics["best_epoch"])
+    torch.manual_seed(99)  # other heads: the file must supply every weight
+    model, tokenizer = train.build_model(cfg)
+    model.load_state_dict(load_file(path))
+    examples = train.load_data(cfg)[1]
+    _, predictions = train.evaluate(
+        model, train.tokenize(cfg, tokenizer, examples), cfg, torch.device("cpu"), 0
+    )
+    on_disk = [float(row[2]) for row in read_predictions(tmp_path / "predictions.csv")[1:]]
+    assert predictions["sts"] == pytest.approx(on_disk, abs=1e-6)
+
+
+def test_a_smart_run_records_the_perturbation_per_epoch(tmp_path, tiny_encoder, data_dir):
+    cfg = tiny(tiny_encoder, data_dir, epochs=1, tasks=["sst"], smart={"enabled": True})
+    (epoch,) = train.run(cfg, 1, tmp_path)["epochs"]
+    assert set(epoch["smart"]) == {"adv_loss", "delta_inf", "embed_abs_mean"}
+    assert epoch["smart"]["adv_loss"] > 0
+    assert 0.9 < epoch["smart"]["delta_inf"] <= 1.0  # the default form: unit inf-norm per token
+    assert epoch["smart"]["embed_abs_mean"] > 0
+    plain = train.run(tiny(tiny_encoder, data_dir, epochs=1, tasks=["sst"]), 1, tmp_path / "p")
+    assert "smart" not in plain["epochs"][0]
+
+
 def test_two_runs_with_one_seed_give_identical_metrics(tmp_path, tiny_encoder, data_dir):
     cfg = tiny(
         tiny_encoder, data_dir, epochs=1, smart={"enabled": True}, task_schedule="interleaved"
@@ -232,6 +295,8 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
         e["train_loss"] for e in whole["epochs"]
     ]
     assert [e["dev"] for e in resumed["epochs"]] == [e["dev"] for e in whole["epochs"]]
+    assert [e["smart"] for e in resumed["epochs"]] == [e["smart"] for e in whole["epochs"]]
+    assert resumed["best_epoch"] == whole["best_epoch"] and resumed["best"] == whole["best"]
     assert read_predictions(tmp_path / "whole/predictions.csv") == read_predictions(
         tmp_path / "killed/predictions.csv"
     )

@@ -7,6 +7,10 @@ Layout: `checkpoint/epoch-0003/` holds
                           read back with weights_only=True, so loading never runs code)
 Each epoch folder is written under a temporary name and renamed into place, so a folder with
 its final name is always complete; older epochs are removed only after the new one is in place.
+
+With keep_best, `<run dir>/best.safetensors` holds the whole model's weights (frozen ones too,
+so predictions can be regenerated without the pretrained download) of the best epoch so far,
+with the epoch and the run's settings as metadata; it outlives the checkpoints.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from safetensors.torch import save as safetensors_bytes
+
+from .atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoint"
+BEST_WEIGHTS = "best.safetensors"
 EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
 
 
@@ -98,3 +106,18 @@ def discard(path: Path) -> None:
 
 def remove(run_dir: Path) -> None:
     discard(Path(run_dir) / CHECKPOINT_DIR)
+
+
+def save_best(run_dir: Path, model: torch.nn.Module, epoch: int, settings: str) -> Path:
+    """The model's weights as `best.safetensors`, atomically (metadata: epoch, settings)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path = Path(run_dir) / BEST_WEIGHTS
+    write_bytes_atomic(
+        path, safetensors_bytes(tensors, metadata={"epoch": str(epoch), "settings": settings})
+    )
+    log.info("best weights (epoch %d) written: %s", epoch, path)
+    return path
+
+
+def remove_best(run_dir: Path) -> None:
+    (Path(run_dir) / BEST_WEIGHTS).unlink(missing_ok=True)

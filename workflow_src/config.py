@@ -117,15 +117,27 @@ def _reject_unknown(cls, d: dict, prefix: str = "") -> None:
 
 @dataclass(frozen=True)
 class SmartConfig:
-    """SMART (Jiang et al. 2020): adversarial smoothness + Bregman proximal point (paper 4, T9)."""
+    """SMART (Jiang et al. 2020): adversarial smoothness + Bregman proximal point (paper 4, T9).
+
+    The perturbation's forms are explained in smart.py's module docstring.
+    """
 
     enabled: bool = False  # the whole regulariser on/off (Table 9 "Additive loss with SMART")
     weight: float = setting(1.0, low=0.0)  # lambda_s, weight of the smoothness term
-    noise_std: float = setting(1e-5, low=0.0)  # sigma of the initial N(0, sigma^2) perturbation
-    step_size: float = setting(1e-3, low=0.0)  # eta, projected gradient-ascent step
-    epsilon: float = setting(1e-5, low=0.0)  # radius of the inf-norm ball delta is projected on
+    # sigma of the initial N(0, sigma^2) perturbation of the embedding layer's output
+    noise_std: float = setting(1e-5, low=0.0)
+    step_size: float = setting(1e-3, low=0.0)  # eta, the gradient-ascent step
+    # radius of the inf-norm ball delta is projected on (perturbation=projected only)
+    epsilon: float = setting(1e-5, low=0.0)
     steps: int = setting(1, low=1)  # K, ascent steps per update
-    bregman: bool = True  # Bregman proximal point term against the momentum teacher
+    # token_unit_inf: later mt-dnn and smart-pytorch (default); token_eta_step: early mt-dnn;
+    # projected: the paper's Algorithm 1 as printed
+    perturbation: str = setting(
+        "token_unit_inf", choices=("token_unit_inf", "token_eta_step", "projected")
+    )
+    # Bregman proximal point term against the momentum teacher; the seed paper describes only
+    # the smoothness term, so its cells run without it
+    bregman: bool = False
     bregman_weight: float = setting(1.0, low=0.0)  # mu
     beta_early: float = setting(0.99, low=0.0, high=1.0)  # teacher momentum, first updates
     beta_late: float = setting(0.999, low=0.0, high=1.0)  # teacher momentum afterwards
@@ -191,6 +203,7 @@ class TrainConfig:
     threads: int = setting(1, low=1)  # torch intra-op threads
     length_bucketing: bool = True  # batches of similar length (less padding)
     keep_checkpoints: bool = False  # keep run_dir/checkpoint/ after success
+    keep_best: bool = False  # write the best epoch's weights to run_dir/best.safetensors
     data_dir: str = setting("data/cs224n", nonempty=True)
     max_bad_rows: int = setting(10, low=0)  # malformed rows per file tolerated (reported, left out)
     lstm_embedding_dim: int = setting(128, low=1)  # BiLSTM baseline only

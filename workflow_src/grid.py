@@ -347,6 +347,7 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         "dev_limit",
         "max_length",
         "threads",
+        "keep_best",
     ):
         settings[key] = preset[key]
     if settings.get("model", "bert") == "bert":

@@ -36,8 +36,8 @@ class BiLSTMEncoder(nn.Module):
         self.hidden_dim = hidden_dim
         self.hidden_size = 2 * hidden_dim  # what the heads see
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.embedding(input_ids)  # (N, T, E)
+    def embed(self, input_ids: torch.Tensor, token_type_ids=None) -> torch.Tensor:
+        return self.embedding(input_ids)  # (N, T, E); the BiLSTM has no token types
 
     def encode(self, embeds, attention_mask, token_type_ids=None) -> torch.Tensor:
         """(N, T, E) -> (N, 2*hidden); padding is packed away, so it never enters a state.

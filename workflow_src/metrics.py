@@ -106,3 +106,11 @@ def primary(task: str, values: dict[str, float]) -> float:
     """The task's primary metric, NaN counted as worst (for picking the best epoch)."""
     value = values[PRIMARY_METRIC[task]]
     return -math.inf if value is None or math.isnan(value) else value
+
+
+def selection_score(dev: dict[str, dict[str, float]]) -> float:
+    """What the best epoch is chosen by: the primary metric of the one task, or the mean of
+    the tasks' primary metrics for a multi-task run (one epoch then reports every task);
+    -inf when any is undefined."""
+    values = [primary(task, metrics) for task, metrics in dev.items()]
+    return sum(values) / len(values)

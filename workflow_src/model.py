@@ -1,8 +1,10 @@
 """Encoder, sentence pooling, the task heads, and each task's loss and prediction (TASK_SPECS).
 
 Every sentence encoder here (the transformer wrapper below, the BiLSTM in lstm.py) has two
-steps, so that SMART can perturb the word-embedding output between them:
-    embed(input_ids) -> (N, T, E)          word embeddings only
+steps, so that SMART can perturb the embedding layer's output between them:
+    embed(input_ids, token_type_ids) -> (N, T, E)   the embedding layer's output: for a
+        transformer word + position + token-type embeddings after LayerNorm (and dropout),
+        where SMART's reference implementations perturb (see smart.py)
     encode(embeds, attention_mask, token_type_ids) -> (N, H)   sentence embeddings
 Pairs encoded separately arrive stacked as N = 2B rows (see batching.py); the model splits them
 into u, v of shape (B, H) before the head. With joint encoding a pair is one row, and the pair
@@ -88,14 +90,22 @@ class TransformerEncoder(nn.Module):
         self.pooling = pooling
         self.hidden_size = backbone.config.hidden_size
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.backbone.get_input_embeddings()(input_ids)  # (N, T, H)
+    def embed(self, input_ids: torch.Tensor, token_type_ids=None) -> torch.Tensor:
+        """The embedding layer's output (after its LayerNorm and dropout), (N, T, H)."""
+        return self.backbone.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
 
     def encode(self, embeds, attention_mask, token_type_ids=None) -> torch.Tensor:
-        # Position and token-type embeddings and the embedding LayerNorm are added inside.
-        out = self.backbone(
-            inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
-        )
+        # The backbone runs its embedding layer on `embeds` and a forward hook replaces that
+        # layer's result with `embeds` itself: the transformer layers then start from the given
+        # embedding output, while the backbone still builds its own attention masks (a private,
+        # version-dependent step that calling backbone.encoder directly would have to copy).
+        hook = self.backbone.embeddings.register_forward_hook(lambda *_: embeds)
+        try:
+            out = self.backbone(
+                inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+        finally:
+            hook.remove()
         if self.pooling == "mean":
             return mean_pool(out.last_hidden_state, attention_mask)
         pooled = getattr(out, "pooler_output", None)  # tanh(W h_[CLS]), as the paper uses
@@ -261,12 +271,12 @@ class MultitaskModel(nn.Module):
         )
 
     def embed(self, batch) -> torch.Tensor:
-        return self.encoder.embed(batch.input_ids)  # (views*B, T, E)
+        return self.encoder.embed(batch.input_ids, batch.token_type_ids)  # (views*B, T, E)
 
     def forward(self, batch, embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Head output of `batch` ((B, 5) logits for sst, (B,) otherwise).
 
-        `embeds` replaces the word-embedding output (SMART passes a perturbed copy).
+        `embeds` replaces the embedding layer's output (SMART passes a perturbed copy).
         """
         if embeds is None:
             embeds = self.embed(batch)

@@ -1,11 +1,37 @@
 """SMART (Jiang et al. 2020, "SMART: Robust and Efficient Fine-Tuning ..."), as pure functions.
 
 Smoothness-inducing adversarial regulariser (their eq. 3 and Algorithm 1):
-    R_s = lambda_s * l_s(f(x + delta; theta), f(x; theta)),   ||delta||_inf <= epsilon
-where x is the word-embedding output, delta starts as N(0, sigma^2) noise and takes K steps of
-normalised gradient ascent on l_s, each followed by projection onto the epsilon ball.
-Bregman proximal point term (their eq. 4): mu * l_s(f(x; theta), f(x; theta_teacher)) with the
-teacher an exponential moving average of the student (beta 0.99 early, 0.999 later).
+    R_s = lambda_s * l_s(f(x + delta; theta), f(x; theta))
+where x is the embedding layer's output and delta an adversarial perturbation of it. The seed
+paper describes only this term ("additional loss signifying difference in prediction in
+neighborhood of a point"), so its Table 9 cells run it alone; the Bregman proximal point term
+(their eq. 4, mu * l_s(f(x; theta), f(x; theta_teacher)) with a momentum teacher) is a setting.
+
+What is perturbed, and how, follows the reference implementations rather than the paper's
+Algorithm 1 alone (read, not copied):
+- namisan/mt-dnn `mt_dnn/perturbation.py` (SMART's authors) and archinetai/smart-pytorch
+  `smart_pytorch/smart_pytorch.py` both perturb the output of the embedding layer (word +
+  position + token type, after LayerNorm and dropout), start from N(0, sigma^2) noise, and
+  normalise each token's ascent direction by its infinity norm (grad / (max|grad| + 1e-6)).
+- They differ in the perturbation's final size. An early mt-dnn version keeps eta * direction
+  (`token_eta_step`: every token moved by at most eta = 1e-3). Later mt-dnn and smart-pytorch
+  normalise (noise + eta * grad) per token, so every token's perturbation has infinity norm 1
+  (`token_unit_inf`, the default). We follow the later form: it is what both maintained
+  references do and what the authors kept, and a step of 1e-3 on embedding outputs of size
+  ~0.3 sits below the resolution of bf16 (8 bits of mantissa, a step of 0.002 at 0.3), so under
+  bf16 training the early form would mostly measure rounding.
+- `projected` is Algorithm 1 as printed: one normalised ascent step of eta per example, then
+  projection onto the infinity ball of radius epsilon = 1e-5. Far below bf16 resolution: use it
+  with fp32 precision.
+The paper's sigma = 1e-5, eta = 1e-3, K = 1 are kept in every form.
+
+Numerics and dropout:
+- The perturbation is built and added in fp32 (embedding outputs are fp32 under autocast); the
+  perturbed forward autocasts only after the addition, and the residual stream keeps it in fp32.
+- The clean target and every perturbed pass use the same dropout masks (`DropoutReplay`, the
+  way torch.utils.checkpoint replays a forward): the clean pass is the training forward itself,
+  so no extra pass is needed, dropout still regularises, and f(x + delta) - f(x) measures delta
+  alone (with fresh masks it mostly measures two dropout draws).
 
 l_s is the symmetric divergence of the output kind:
     multiclass  sum_c (p_c - q_c)(log p_c - log q_c)   = KL(p||q) + KL(q||p) of the softmaxes
@@ -18,12 +44,19 @@ task's regulariser can only ever call that head.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .config import SmartConfig, declared_choices
+
+PERTURBATIONS = declared_choices(SmartConfig)["perturbation"]
+NORM_EPS = 1e-6  # the references' guard in grad / (max|grad| + eps)
 
 
 def divergence(kind: str, student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -39,15 +72,51 @@ def divergence(kind: str, student: torch.Tensor, target: torch.Tensor) -> torch.
     raise ValueError(f"unknown output kind {kind!r}")
 
 
-def perturbed_divergence(
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    embeds: torch.Tensor,
-    clean: torch.Tensor,
-    delta: torch.Tensor,
-    kind: str,
-) -> torch.Tensor:
-    """l_s(f(x + delta), f(x)); gradients reach the model through both outputs."""
-    return divergence(kind, forward(embeds + delta), clean)
+class DropoutReplay:
+    """The random state before the clean forward; `with replay():` runs a pass on it again.
+
+    Inside, dropout draws the same masks as the clean pass did (same shapes, same order of
+    random calls); on leaving, the random state is put back where it was, so the passes in
+    between leave no trace in the training's random stream.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.state = self._get()
+
+    def _get(self):
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _set(self, state) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        after = self._get()
+        self._set(self.state)
+        try:
+            yield
+        finally:
+            self._set(after)
+
+
+def _replayed(forward: Callable, replay: DropoutReplay | None) -> Callable:
+    if replay is None:
+        return forward
+
+    def run(embeds: torch.Tensor) -> torch.Tensor:
+        with replay():
+            return forward(embeds)
+
+    return run
+
+
+def _token_direction(step: torch.Tensor) -> torch.Tensor:
+    """Each token's vector divided by its infinity norm: (N, T, E) -> (N, T, E)."""
+    return step / (step.abs().amax(-1, keepdim=True) + NORM_EPS)
 
 
 def adversarial_delta(
@@ -59,32 +128,88 @@ def adversarial_delta(
     step_size: float,
     epsilon: float,
     steps: int,
+    form: str = "token_unit_inf",
 ) -> torch.Tensor:
-    """The perturbation after K projected ascent steps (Algorithm 1, lines 5-9), detached."""
-    base, target = embeds.detach(), clean.detach()
+    """The perturbation after K ascent steps from N(0, noise_std^2) noise, fp32, detached.
+
+    `forward` should replay the clean pass's dropout (see `smoothness_term`).
+    """
+    if form not in PERTURBATIONS:
+        raise ValueError(f"unknown perturbation form {form!r}: one of {PERTURBATIONS}")
+    base, target = embeds.detach().float(), clean.detach()
     delta = torch.randn_like(base) * noise_std
     for _ in range(steps):
         delta.requires_grad_(True)
-        loss = divergence(kind, forward(base + delta), target)
+        # Summed over the batch: each example's ascent direction then does not depend on how
+        # many examples share its batch (the references sum too).
+        loss = divergence(kind, forward(base + delta), target) * target.shape[0]
         (grad,) = torch.autograd.grad(loss, delta)
-        # Normalise per example by the infinity norm, ascend, then project onto the ball.
-        scale = grad.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *[1] * (grad.dim() - 1))
-        delta = (delta.detach() + step_size * grad / scale).clamp(-epsilon, epsilon)
+        delta, grad = delta.detach(), grad.float()
+        if form == "token_unit_inf":
+            delta = _token_direction(delta + step_size * grad)
+        elif form == "token_eta_step":
+            delta = step_size * _token_direction(grad)
+        else:  # Algorithm 1: normalise per example, ascend, project onto the epsilon ball
+            scale = grad.flatten(1).abs().amax(1).clamp_min(1e-12)
+            step = step_size * grad / scale.view(-1, *[1] * (grad.dim() - 1))
+            delta = (delta + step).clamp(-epsilon, epsilon)
     return delta.detach()
 
 
-def smoothness_regularizer(
+@dataclass(frozen=True)
+class SmoothnessTerm:
+    """The regulariser of one batch and what a run records about it."""
+
+    loss: torch.Tensor  # lambda_s * l_s(f(x + delta), f(x)); gradients reach the model
+    adv_loss: float  # l_s(f(x + delta), f(x)) before the weight
+    delta_inf: float  # mean over real tokens of each token's ||delta||_inf
+    embed_abs_mean: float  # mean |x| over real tokens: the scale delta is compared with
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "adv_loss": self.adv_loss,
+            "delta_inf": self.delta_inf,
+            "embed_abs_mean": self.embed_abs_mean,
+        }
+
+
+def smoothness_term(
     forward: Callable[[torch.Tensor], torch.Tensor],
     embeds: torch.Tensor,
     clean: torch.Tensor,
     kind: str,
-    cfg,
-) -> torch.Tensor:
-    """lambda_s * l_s(f(x + delta*), f(x)) with delta* from `adversarial_delta` (cfg: SmartConfig)."""
+    cfg: SmartConfig,
+    replay: DropoutReplay | None = None,
+    mask: torch.Tensor | None = None,
+) -> SmoothnessTerm:
+    """lambda_s * l_s(f(x + delta*), f(x)).
+
+    embeds: (N, T, E) the embedding output the clean pass used; clean: that pass's head output;
+    replay: taken just before the clean pass, so every perturbed pass drops what it dropped;
+    mask: (N, T) real tokens, for the statistics only.
+    """
+    run = _replayed(forward, replay)
     delta = adversarial_delta(
-        forward, embeds, clean, kind, cfg.noise_std, cfg.step_size, cfg.epsilon, cfg.steps
+        run,
+        embeds,
+        clean,
+        kind,
+        cfg.noise_std,
+        cfg.step_size,
+        cfg.epsilon,
+        cfg.steps,
+        cfg.perturbation,
     )
-    return cfg.weight * perturbed_divergence(forward, embeds, clean, delta, kind)
+    adv = divergence(kind, run(embeds.float() + delta), clean)
+    with torch.no_grad():
+        real = (
+            torch.ones(embeds.shape[:2], dtype=torch.bool, device=embeds.device)
+            if mask is None
+            else mask[:, : embeds.shape[1]].bool()
+        )
+        delta_inf = delta.abs().amax(-1)[real].mean().item()
+        embed_abs_mean = embeds.detach().float().abs().mean(-1)[real].mean().item()
+    return SmoothnessTerm(cfg.weight * adv, adv.item(), delta_inf, embed_abs_mean)
 
 
 class MomentumTeacher:

@@ -4,8 +4,11 @@
     python -m workflow_src.train --settings cell.json --seed 1 --run-dir DIR
 
 Writes into DIR (each file to a temporary name first, then renamed): metrics.json (schema in
-README / issue 3), predictions.csv (task, id, prediction, gold; dev, last epoch), and checkpoint/
-at the end of every epoch (removed after success unless keep_checkpoints). A restarted job with
+README / issue 3), predictions.csv (task, id, prediction, gold; dev, of the best epoch: the one
+metrics.json's `best` and so the tables report), best.safetensors (that epoch's weights, only
+with keep_best), and checkpoint/ at the end of every epoch (removed after success unless
+keep_checkpoints). The best epoch is one epoch for every task: the best primary metric, or for a
+multi-task run the best mean of the tasks' primary metrics. A restarted job with
 the same DIR, settings and seed resumes after the last complete epoch and ends with the same
 metrics as an uninterrupted run on CPU: batch order derives from (seed, epoch), the torch RNG is
 re-seeded from (seed, epoch), and weights, optimiser, scheduler and teacher come back exactly.
@@ -42,7 +45,7 @@ from pathlib import Path
 from .atomic import write_text_atomic
 from .config import TrainConfig
 from .data import load_split, read_provenance
-from .metrics import primary
+from .metrics import selection_score
 
 log = logging.getLogger("workflow_src.train")
 
@@ -305,6 +308,8 @@ class Progress:
     epoch: int = 0  # last complete epoch
     step: int = 0  # updates done
     history: list[dict] = field(default_factory=list)  # one epoch_record per epoch
+    best_epoch: int | None = None  # the epoch with the best selection_score so far
+    best_predictions: dict = field(default_factory=dict)  # its dev predictions by task
     earlier_wall: float = 0.0  # wall seconds of earlier attempts, up to their last checkpoint
     train_seconds: float = 0.0  # in training updates only (no evaluation), all attempts
     resumed_from: int | None = None  # the epoch this attempt resumed after
@@ -313,11 +318,25 @@ class Progress:
     def wall_seconds(self) -> float:
         return self.earlier_wall + time.perf_counter() - self.started
 
+    def record_epoch(self, record: dict, predictions: dict) -> bool:
+        """Add a finished epoch; True when it is the best so far (the first wins a tie)."""
+        self.history.append(record)
+        self.epoch = record["epoch"]
+        best = self.best_epoch
+        if best is None or selection_score(record["dev"]) > selection_score(
+            self.history[best - 1]["dev"]
+        ):
+            self.best_epoch, self.best_predictions = self.epoch, predictions
+            return True
+        return False
+
     def to_state(self) -> dict:
         return {
             "epoch": self.epoch,
             "step": self.step,
             "history": json.dumps(json_ready(self.history)),
+            "best_epoch": self.best_epoch or 0,
+            "best_predictions": json.dumps(self.best_predictions),
             "wall_seconds": self.wall_seconds(),
             "train_seconds": self.train_seconds,
         }
@@ -329,6 +348,8 @@ class Progress:
             epoch=state["epoch"],
             step=state["step"],
             history=json.loads(state["history"]),
+            best_epoch=state["best_epoch"] or None,
+            best_predictions=json.loads(state["best_predictions"]),
             earlier_wall=state["wall_seconds"],
             train_seconds=state["train_seconds"],
             resumed_from=state["epoch"],
@@ -383,23 +404,28 @@ def save_checkpoint(run_dir: Path, identity: dict, parts: Parts, progress: Progr
 
 
 def update_loss(model, batch, smart, teacher):
-    """(task loss, loss to minimise) of one batch: the task's own loss plus, with SMART on,
-    the smoothness and Bregman terms, all through the batch's task head."""
+    """(task loss, loss to minimise, SMART's statistics or None) of one batch: the task's own
+    loss plus, with SMART on, the smoothness and Bregman terms, all through the batch's head."""
     from .model import TASK_SPECS
-    from .smart import bregman_term, smoothness_regularizer
+    from .smart import DropoutReplay, bregman_term, smoothness_term
     from .tasks import TASK
 
     kind = TASK[batch.task].output
-    embeds = model.embed(batch)  # (views*B, T, E)
+    embeds = model.embed(batch)  # (views*B, T, E): the embedding layer's output
+    # Taken before the clean pass: SMART's perturbed passes replay its dropout masks.
+    replay = DropoutReplay(embeds.device) if smart.enabled else None
     out = model(batch, embeds)
     loss = TASK_SPECS[batch.task].loss(out.float(), batch.labels)
-    total = loss
-    if smart.enabled:
-        # partial(model, batch): embeddings -> output of this batch's own head, always
-        total = total + smoothness_regularizer(partial(model, batch), embeds, out, kind, smart)
-        if teacher is not None:
-            total = total + bregman_term(out, teacher(batch), kind, smart.bregman_weight)
-    return loss, total
+    if not smart.enabled:
+        return loss, loss, None
+    # partial(model, batch): embedding output -> output of this batch's own head, always
+    term = smoothness_term(
+        partial(model, batch), embeds, out, kind, smart, replay, batch.attention_mask
+    )
+    total = loss + term.loss
+    if teacher is not None:
+        total = total + bregman_term(out, teacher(batch), kind, smart.bregman_weight)
+    return loss, total, term.stats()
 
 
 class TaskLosses:
@@ -415,6 +441,22 @@ class TaskLosses:
 
     def means(self) -> dict[str, float]:
         return {t: self.sum[t] / max(1, self.count[t]) for t in self.sum}
+
+
+class BatchMeans:
+    """Means over one epoch's batches of named values (SMART's statistics)."""
+
+    def __init__(self):
+        self.sum: dict[str, float] = {}
+        self.batches = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sum[name] = self.sum.get(name, 0.0) + value
+        self.batches += 1
+
+    def means(self) -> dict[str, float] | None:
+        return {k: v / self.batches for k, v in self.sum.items()} if self.batches else None
 
 
 def progress_bar(plan: list, epoch: int, epochs: int):
@@ -498,6 +540,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
     identity = run_identity(cfg, seed)
     progress = resume(run_dir, identity, parts, device, started)
     first_epoch = progress.epoch + 1
+    if progress.epoch == 0:
+        checkpoint.remove_best(run_dir)  # a fresh start: no earlier run's weights stay behind
 
     # ---- the loop
     model.train()
@@ -506,17 +550,19 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
         epoch_start = time.perf_counter()
         # Dropout and SMART noise are a function of (seed, epoch): a resumed run matches.
         torch.manual_seed(seed * 1000 + epoch)
-        losses = TaskLosses(cfg.tasks)
+        losses, smart_stats = TaskLosses(cfg.tasks), BatchMeans()
         bar = progress_bar(plan_epoch(cfg, lengths, seed, epoch), epoch, cfg.epochs)
         for update in bar:
             parts.optimizer.zero_grad(set_to_none=True)
             for task, index in update:
                 batch = collate(train_tok[task], index, pad_id).to(device)
                 with autocast(device, cfg.precision):
-                    loss, total = update_loss(model, batch, cfg.smart, parts.teacher)
+                    loss, total, stats = update_loss(model, batch, cfg.smart, parts.teacher)
                 # Backward per task: the gradient of the summed loss, without holding every graph.
                 parts.backward(total)
                 losses.add(task, loss.item(), len(index))
+                if stats is not None:
+                    smart_stats.add(stats)
                 examples_seen += len(index)
             parts.step(progress.step, total_steps)
             progress.step += 1
@@ -525,9 +571,10 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
         progress.train_seconds += time.perf_counter() - epoch_start
 
         dev_metrics, predictions = evaluate(model, dev_tok, cfg, device, pad_id)
-        record = epoch_record(epoch, losses.means(), dev_metrics, time.perf_counter() - epoch_start)
-        progress.history.append(record)
-        progress.epoch = epoch
+        seconds = time.perf_counter() - epoch_start
+        record = epoch_record(epoch, losses.means(), dev_metrics, seconds, smart_stats.means())
+        if progress.record_epoch(record, predictions) and cfg.keep_best:
+            checkpoint.save_best(run_dir, model, epoch, identity["settings"])
         log.info(
             "epoch %d: train loss %s dev %s (%.1fs)",
             epoch,
@@ -537,10 +584,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
         )
         save_checkpoint(run_dir, identity, parts, progress)
 
-    if first_epoch > cfg.epochs:  # resumed after the last epoch: outputs were not yet written
-        _, predictions = evaluate(model, dev_tok, cfg, device, pad_id)
     metrics = metrics_record(cfg, seed, progress, data_info, device, examples_seen)
-    write_outputs(run_dir, metrics, dev_tok, predictions)
+    write_outputs(run_dir, metrics, dev_tok, progress.best_predictions)
     if not cfg.keep_checkpoints:
         checkpoint.remove(run_dir)
     log.info("final dev metrics: %s", json.dumps(metrics["final"]))
@@ -550,24 +595,15 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
 # ----------------------------------------------------------------------------- the record
 
 
-def epoch_record(epoch: int, train_loss: dict, dev: dict, seconds: float) -> dict:
-    """One entry of metrics.json's `epochs`: mean training loss and dev metrics per task."""
-    return {"epoch": epoch, "train_loss": train_loss, "dev": dev, "seconds": seconds}
-
-
-def best_metrics(history: list[dict], tasks: tuple[str, ...]) -> dict:
-    """Per task, the dev metrics of the epoch with the best primary metric (first on a tie;
-    an undefined value, null, counts as worst)."""
-    best = {}
-    for task in tasks:
-        top = max(
-            history,
-            key=lambda h, t=task: primary(
-                t, {k: (math.nan if v is None else v) for k, v in h["dev"][t].items()}
-            ),
-        )
-        best[task] = top["dev"][task]
-    return best
+def epoch_record(
+    epoch: int, train_loss: dict, dev: dict, seconds: float, smart: dict | None = None
+) -> dict:
+    """One entry of metrics.json's `epochs`: mean training loss and dev metrics per task, and
+    with SMART on its means over the epoch's batches (adv_loss, delta_inf, embed_abs_mean)."""
+    record = {"epoch": epoch, "train_loss": train_loss, "dev": dev, "seconds": seconds}
+    if smart is not None:
+        record["smart"] = smart
+    return record
 
 
 def compute_record(cfg: TrainConfig, progress: Progress, device, examples_seen: int) -> dict:
@@ -621,7 +657,8 @@ def metrics_record(
         },
         "settings": cfg.to_dict(),
         "final": history[-1]["dev"],
-        "best": best_metrics(history, cfg.tasks),
+        "best": history[progress.best_epoch - 1]["dev"],
+        "best_epoch": progress.best_epoch,
         "epochs": history,
         "data": data_info,
         "compute": compute_record(cfg, progress, device, examples_seen),
