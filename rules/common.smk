@@ -65,6 +65,11 @@ def run_metrics(cells):
     return expand(f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json", cell=cells, seed=SEEDS)
 
 
+def run_predictions(cells):
+    """predictions.csv of every seed of `cells` (its best epoch's dev predictions)."""
+    return expand(f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv", cell=cells, seed=SEEDS)
+
+
 def table_cells(n):
     """Cell ids that table `n` shows (Table 1 is the grid itself: none)."""
     return [] if int(n) == 1 else grid.cells_for_tables(config, [int(n)])

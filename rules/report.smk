@@ -78,6 +78,8 @@ rule render_report:
         epochs=rules.aggregate_metrics.output.epochs,
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
+        # the claims are checked on every run's dev predictions (beside its metrics.json)
+        predictions=run_predictions(ALL_CELLS),
     output:
         html=report(
             f"{OUT}/report.html",
@@ -92,6 +94,12 @@ rule render_report:
             category="Plots",
             labels={"plot": "{name}"},
         ),
+        claims=report(
+            f"{OUT}/claims.csv",
+            caption="../report/captions/claims.rst",
+            category="Data",
+            labels={"file": "claims.csv"},
+        ),
     log:
         f"logs/render_report/{PRESET}.log",
     conda:
@@ -103,7 +111,8 @@ rule render_report:
         " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
         " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
-        " --stage {params.stage} --output {output.html} --plots-dir {output.plots} > {log} 2>&1"
+        " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
+        " --claims-csv {output.claims} > {log} 2>&1"
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's

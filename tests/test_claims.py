@@ -10,12 +10,16 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
+from tests.conftest import REPO_ROOT
 from workflow_src import claims
 from workflow_src.claims import Claim, Comparison, Outcomes, parse_side
+from workflow_src.grid import build_cells
 
 N = 400
+CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
 IDS = tuple(f"id{i:04d}" for i in range(N))
 
 
@@ -202,3 +206,66 @@ def test_outcomes_are_read_beside_each_metrics_file_and_aligned_by_id(tmp_path):
     paths.append(write_run(tmp_path, "multitask-additive", 3, [("sst", "c", 0, 0)]))
     with pytest.raises(claims.ClaimsError, match="different sst dev ids"):
         claims.load_outcomes(paths)
+
+
+@pytest.mark.parametrize(
+    ("op", "margin", "low", "high", "verdict"),
+    [
+        ("greater", 0, 0.5, 2.0, "reproduced"),
+        ("greater", 0, -2.0, -0.5, "contradicted"),
+        ("greater", 0, -0.5, 2.0, "inconclusive"),
+        ("less", 5, -9.0, -6.0, "reproduced"),
+        ("less", 5, -4.0, -1.0, "contradicted"),
+        ("within", 2, -1.0, 1.5, "reproduced"),
+        ("within", 2, 2.5, 4.0, "contradicted"),
+        ("within", 2, 1.0, 3.0, "inconclusive"),
+        ("not_greater", 1, -3.0, 0.5, "reproduced"),
+        ("not_greater", 1, 1.5, 3.0, "contradicted"),
+    ],
+)
+def test_verdict_reads_the_whole_interval(op, margin, low, high, verdict):
+    assert claims.comparison_verdict(op, margin, low, high) == verdict
+
+
+def test_a_claim_needs_at_least_its_count_of_reproduced_comparisons():
+    """at_least 2 of 3: two decided and one inconclusive is reproduced; one contradicted too
+    many makes it contradicted."""
+    gold, a, b = accuracy_pair(differ=60)
+    _, c, _ = accuracy_pair(differ=2)
+    out = {**outcomes_of("sst", gold, a=a, b=b, c=c), **outcomes_of("quora", gold, a=a, b=b)}
+    comparisons = (
+        comparison("sst", "sst-a", "sst-b"),
+        comparison("sst", "sst-c", "sst-b"),
+        comparison("quora", "quora-a", "quora-b"),
+    )
+    claim = Claim("c", "text", "", (), comparisons, at_least=2)
+    (result,) = claims.evaluate_runs([claim], out)
+    assert [r.verdict for r in result.results] == ["reproduced", "inconclusive", "reproduced"]
+    assert result.verdict == "reproduced"
+    swapped = (
+        comparison("sst", "sst-b", "sst-a"),
+        comparison("sst", "sst-b", "sst-c"),
+        comparison("quora", "quora-b", "quora-a"),
+    )
+    reversed_claim = Claim("r", "text", "", (), swapped, at_least=2)
+    (result,) = claims.evaluate_runs([reversed_claim], out)
+    assert result.verdict == "contradicted"
+
+
+def test_claim_with_missing_runs_is_inconclusive_and_says_which():
+    (claim,) = [
+        c
+        for c in claims.load_claims(REPO_ROOT / "report/claims.yaml")
+        if c.id == "multitask-lifts-sts"
+    ]
+    gold, a, _ = pearson_pair(fixed=0)
+    (result,) = claims.evaluate_runs([claim], outcomes_of("sts", gold, base=a))
+    assert result.verdict == "inconclusive"
+    assert result.results[0].missing == ("multitask-additive:sts",)
+
+
+def test_claims_name_only_cells_of_the_grid():
+    cells = set(build_cells(CONFIG["grid"]))
+    assert claims.load_claims(REPO_ROOT / "report/claims.yaml", known_cells=cells)
+    with pytest.raises(claims.ClaimsError, match="unknown cells"):
+        claims.load_claims(REPO_ROOT / "report/claims.yaml", known_cells={"sst-base"})

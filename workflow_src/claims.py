@@ -1,13 +1,18 @@
-"""The paper's findings, checked against the reproduced runs.
+"""The paper's findings, checked against the reproduced runs and against the paper's own numbers.
 
 Claims live in `report/claims.yaml`, each a list of comparisons between cells on a task's primary
-metric, in percentage points (the format is documented at the top of that file). A comparison's
-difference `left - right` gets a 95% bootstrap interval: every cell's seeds are resampled
-independently (one draw per cell, shared by all its tasks, so a multi-task run's tasks stay
-paired), from a generator seeded by the claim and comparison. The verdict reads the whole
-interval: reproduced when all of it satisfies the comparison, contradicted when all of it
-violates it, inconclusive when it straddles the line. With a single seed the interval is the
-point itself, so verdicts then rest on one run each; the report says so.
+metric, in percentage points (the format is documented at the top of that file).
+
+Against the runs (`evaluate_runs`), from each run's dev predictions: a comparison's difference
+`left - right` gets a 95% interval that counts both sources of noise, the dev sample (the cells
+paired on the same dev examples) and the seeds, and a paired test of "no difference" with its
+p-value (the statistics section below says how). The verdict reads the whole interval:
+reproduced when all of it satisfies the comparison, contradicted when all of it violates it,
+inconclusive when it straddles the line. A claim decided on fewer than MIN_SEEDS seeds per cell
+is indicative. `claims_frame` gives the rows of results/<preset>/claims.csv.
+
+Against the paper (`evaluate_on_paper`): the paper's printed values, one number per cell, so
+the interval is the point itself.
 
 No torch here; `workflow_src.report` renders the results.
 """
@@ -207,32 +212,16 @@ def load_claims(path: str | Path, known_cells=None) -> list[Claim]:
 # ----------------------------------------------------------------------------- values
 
 
-def run_values(runs: pd.DataFrame, stage: str = "best") -> dict[tuple[str, str], np.ndarray]:
-    """(cell, task) -> primary-metric values over seeds, in percent, from metrics.csv rows."""
-    values = {}
-    for task, metric in PRIMARY_METRIC.items():
-        column = f"{stage}_{task}_{metric}"
-        if column not in runs.columns:
-            continue
-        for cell, series in runs.sort_values("seed").groupby("cell")[column]:
-            series = series.dropna()
-            if len(series):
-                values[(str(cell), task)] = series.to_numpy(dtype=float) * 100
-    return values
-
-
-def paper_values(
-    tables: dict[int, Table], paper: dict, numbers
-) -> dict[tuple[str, str], np.ndarray]:
+def paper_values(tables: dict[int, Table], paper: dict, numbers) -> dict[tuple[str, str], float]:
     """(cell, task) -> the paper's value, looked up in `numbers` in order (first match wins)."""
-    values: dict[tuple[str, str], np.ndarray] = {}
+    values: dict[tuple[str, str], float] = {}
     for number in numbers:
         table, printed = tables[number], paper["tables"][number]
         for row in table.rows:
             for column, cell in zip(table.columns, row.cells, strict=True):
                 value = paper_value(printed, row.label, column)
                 if value is not None:
-                    values.setdefault((cell, row.task), np.array([value]))
+                    values.setdefault((cell, row.task), value)
     return values
 
 
@@ -261,58 +250,22 @@ def comparison_verdict(op: str, margin: float, low: float, high: float) -> str:
     return REPRODUCED if satisfied else CONTRADICTED if violated else INCONCLUSIVE
 
 
-def evaluate_comparison(
-    comparison: Comparison,
-    values: dict[tuple[str, str], np.ndarray],
-    seed: int,
-    n_boot: int = N_BOOTSTRAP,
+def point_comparison(
+    comparison: Comparison, values: dict[tuple[str, str], float]
 ) -> ComparisonResult:
+    """A comparison on one number per cell (the paper's): its interval is the point."""
     missing = tuple(sorted({str(t) for t in comparison.terms() if (t.cell, t.task) not in values}))
     if missing:
         nan = math.nan
         return ComparisonResult(comparison, nan, nan, nan, nan, nan, 0, INCONCLUSIVE, missing)
 
     def point(terms) -> float:
-        return float(sum(t.sign * values[(t.cell, t.task)].mean() for t in terms))
+        return float(sum(t.sign * values[(t.cell, t.task)] for t in terms))
 
     left, right = point(comparison.left), point(comparison.right)
-    cells = sorted({t.cell for t in comparison.terms()})
-    sizes = {
-        cell: {len(values[(t.cell, t.task)]) for t in comparison.terms() if t.cell == cell}
-        for cell in cells
-    }
-    n = min(min(s) for s in sizes.values())
-    if all(max(s) == 1 for s in sizes.values()):
-        low = high = left - right
-    else:
-        rng = np.random.default_rng(seed)
-        draws = {cell: rng.integers(0, max(s), size=(n_boot, max(s))) for cell, s in sizes.items()}
-        diff = np.zeros(n_boot)
-        for term in comparison.terms():
-            sample = values[(term.cell, term.task)]
-            diff += term.sign * sample[draws[term.cell] % len(sample)].mean(axis=1)
-        tail = (1 - CONFIDENCE) / 2 * 100
-        low, high = (float(x) for x in np.percentile(diff, [tail, 100 - tail]))
-    verdict = comparison_verdict(comparison.op, comparison.margin, low, high)
-    return ComparisonResult(comparison, left, right, left - right, low, high, n, verdict)
-
-
-def evaluate(
-    claims: list[Claim],
-    values: dict[tuple[str, str], np.ndarray],
-    n_boot: int = N_BOOTSTRAP,
-    base_seed: int = 0,
-) -> list[ClaimResult]:
-    """Each claim's verdict: reproduced when at least `at_least` comparisons are reproduced,
-    contradicted when too many are contradicted for that to be possible, else inconclusive."""
-    outcomes = []
-    for claim in claims:
-        results = tuple(
-            evaluate_comparison(c, values, key_seed(base_seed, claim.id, str(i)), n_boot)
-            for i, c in enumerate(claim.comparisons)
-        )
-        outcomes.append(claim_result(claim, results))
-    return outcomes
+    diff = left - right
+    verdict = comparison_verdict(comparison.op, comparison.margin, diff, diff)
+    return ComparisonResult(comparison, left, right, diff, diff, diff, 1, verdict)
 
 
 def claim_result(claim: Claim, results: tuple[ComparisonResult, ...]) -> ClaimResult:
@@ -331,12 +284,16 @@ def claim_result(claim: Claim, results: tuple[ComparisonResult, ...]) -> ClaimRe
 def evaluate_on_paper(claims: list[Claim], tables: dict[int, Table], paper: dict):
     """Each claim checked against the paper's own numbers from its `paper_tables`; a claim
     the paper makes in words only (no tables) gets NO_NUMBERS."""
-    return [
-        evaluate([claim], paper_values(tables, paper, claim.paper_tables))[0]
-        if claim.paper_tables
-        else ClaimResult(claim, NO_NUMBERS, ())
-        for claim in claims
-    ]
+    results = []
+    for claim in claims:
+        if not claim.paper_tables:
+            results.append(ClaimResult(claim, NO_NUMBERS, ()))
+            continue
+        values = paper_values(tables, paper, claim.paper_tables)
+        results.append(
+            claim_result(claim, tuple(point_comparison(c, values) for c in claim.comparisons))
+        )
+    return results
 
 
 # ----------------------------------------------------------------------------- runs: statistics
@@ -593,7 +550,7 @@ def evaluate_runs(
 
 
 def claims_frame(results: list[ClaimResult]) -> pd.DataFrame:
-    """One row per comparison (CSV_COLUMNS): what results/claims.csv holds."""
+    """One row per comparison (CSV_COLUMNS): what results/<preset>/claims.csv holds."""
     rows = [
         {
             "claim": claim.claim.id,

@@ -37,6 +37,7 @@ class Table:
     rows: tuple[Row, ...]
     row_header: str = "Task"
     bold: str = "row"  # where the paper marks the best value: "row", "column" or "none"
+    label: str = ""  # heading, when not "Table <number>" (a supplement to that table)
 
     def cells(self) -> list[str]:
         return list(dict.fromkeys(cell for row in self.rows for cell in row.cells))
@@ -201,6 +202,36 @@ def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
     if "quora" in grid["tasks"]:
         cells.append(("quora-all-data", ("quora",), {"downsample_quora_to_sst": False}))
     return cells
+
+
+def supplementary_tables(grid: dict) -> list[Table]:
+    """The supplementary cells beside the cells they test, as panels after the paper's Table 8
+    and Table 9 (whose numbers they carry, so the paper's values show where it has them)."""
+    tasks = tuple(grid["tasks"])
+    constant = Table(
+        8,
+        "Adam with cosine annealing (every cell of the paper) against a constant learning rate",
+        ("CosineAnnealing", "Constant lr"),
+        tuple(Row(TASK_NAMES[t], t, (f"{t}-base", f"{t}-constant-lr")) for t in tasks),
+        label="Table 8, supplement (not in the paper)",
+    )
+    if "quora" not in tasks:
+        return [constant]
+    quora = Table(
+        9,
+        "Paraphrase detection by training data: the single-task sample of SST's size, all of "
+        "Quora train, and multi-task training (which uses all of it)",
+        ("Single-task, SST-sized sample", "Single-task, all data", "Additive Loss"),
+        (
+            Row(
+                TASK_NAMES["quora"],
+                "quora",
+                ("quora-base", "quora-all-data", f"{MULTITASK}-additive"),
+            ),
+        ),
+        label="Table 9, supplement (not in the paper)",
+    )
+    return [constant, quora]
 
 
 FINETUNE_LABELS = {

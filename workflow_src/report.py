@@ -1,17 +1,20 @@
 """The HTML report: every table reproduced beside the paper, the paper's claims checked, plots.
 
 Rendered with Jinja2 (autoescape on, so text from the data is shown, never run) from the CSVs
-that `workflow_src.aggregate` writes and the paper's numbers and claims (`report/*.yaml`); it
-reads no metrics.json itself, it only links to them. Plots (matplotlib, Agg) are embedded as
-base64 PNG, so `results/report.html` is one self-contained file; with `--plots-dir` the same PNGs
-are also written there for Snakemake's own report.
+that `workflow_src.aggregate` writes, each run's predictions.csv (found beside the metrics.json
+that metrics.csv lists; the claims are checked on them) and the paper's numbers and claims
+(`report/*.yaml`); it reads no metrics.json itself, it only links to them. Plots (matplotlib,
+Agg) are embedded as base64 PNG, so `results/report.html` is one self-contained file; with
+`--plots-dir` the same PNGs are also written there for Snakemake's own report. `--claims-csv`
+writes the claims' comparisons as data (claims.CSV_COLUMNS), beside the page.
 
 Command line (what `rules/report.smk` calls):
     python -m workflow_src.report --metrics-csv results/metrics.csv \
         --summary-csv results/summary.csv --epochs-csv results/epochs.csv \
         --paper report/paper_results.yaml --claims report/claims.yaml \
         --grid-json '{...config grid...}' --preset quick --encoder embedded --seeds 1 \
-        --epoch-scale 0.1 [--stage best] --output results/report.html [--plots-dir results/plots]
+        --epoch-scale 0.1 [--stage best] --output results/report.html [--plots-dir results/plots] \
+        [--claims-csv results/quick/claims.csv]
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import pandas as pd
 
 from workflow_src import aggregate, claims, tables
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import TASK_NAMES, Table, build_tables
+from workflow_src.grid import TASK_NAMES, Table, build_tables, supplementary_tables
 from workflow_src.tables import TableView, table_view
 from workflow_src.tasks import PRIMARY_METRIC
 
@@ -82,7 +85,9 @@ def bar_plot(view: TableView) -> bytes:
     """Reproduced means with 95% interval error bars per row and column; the paper as diamonds."""
     labels = [label for label, _ in view.rows]
     width = 0.8 / len(view.columns)
-    figure, axis = plt.subplots(figsize=(1.6 + 1.5 * len(labels), 3.2), layout="constrained")
+    figure, axis = plt.subplots(
+        figsize=(max(4.8, 1.6 + 1.5 * len(labels)), 3.2), layout="constrained"
+    )
     for j, column in enumerate(view.columns):
         xs = [i + (j - (len(view.columns) - 1) / 2) * width for i in range(len(labels))]
         cells = [line[j] for _, line in view.rows]
@@ -240,19 +245,24 @@ def environment() -> jinja2.Environment:
 
 
 def table_views(grid: dict, summary, paper: dict, epochs, stage: str, epoch_scale: float):
-    """(Tables 1-9 as TableViews with their plots embedded, plots by file name)."""
+    """(Tables 1-9 and the supplements after Tables 8 and 9, as TableViews with their plots
+    embedded; plots by file name)."""
     plots: dict[str, bytes] = {}
     views = [table1_view(grid, epoch_scale)]
-    for number, table in build_tables(grid).items():
+    ordered = sorted(
+        [*build_tables(grid).values(), *supplementary_tables(grid)],
+        key=lambda t: (t.number, bool(t.label)),
+    )
+    for table in ordered:
         view = table_view(table, summary, paper, stage)
         bars = bar_plot(view)
-        plots[f"table{number}_bars.png"] = bars
+        plots[f"{view.anchor}_bars.png"] = bars
         view.plots.append(
             {"title": "Reproduced (bars, 95% interval) and paper (◆)", "src": data_uri(bars)}
         )
         curves = curve_plot(table, epochs[epochs["cell"].isin(table.cells())])
         if curves is not None:
-            plots[f"table{number}_curves.png"] = curves
+            plots[f"{view.anchor}_curves.png"] = curves
             view.plots.append(
                 {
                     "title": "Dev metric per epoch (mean over seeds, min–max band)",
@@ -273,8 +283,13 @@ def page_notes(runs, summary, grid_tables: dict, context: tables.Context) -> lis
     max_n = int(summary["n"].max()) if len(summary) else 0
     if max_n <= 1:
         notes.append(
-            "One seed per cell: every interval is the single run's value, so table flags and "
-            "claim verdicts rest on one run each."
+            "One seed per cell: every table interval is the single run's value, so table flags "
+            "rest on one run each. The claims' intervals still count the dev sample, but not "
+            "the spread between seeds: every verdict is indicative."
+        )
+    elif max_n < claims.MIN_SEEDS:
+        notes.append(
+            f"Fewer than {claims.MIN_SEEDS} seeds per cell: every claim verdict is indicative."
         )
     missing = sorted({c for t in grid_tables.values() for c in t.cells()} - set(runs["cell"]))
     if missing:
@@ -282,8 +297,8 @@ def page_notes(runs, summary, grid_tables: dict, context: tables.Context) -> lis
     return notes
 
 
-def render(args) -> tuple[str, dict[str, bytes]]:
-    """The page and its plots (file name -> PNG bytes)."""
+def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame]:
+    """The page, its plots (file name -> PNG bytes) and the claims' rows (claims.csv)."""
     runs = pd.read_csv(args.metrics_csv)
     summary = aggregate.read_summary(args.summary_csv)
     paper = tables.load_paper(args.paper)
@@ -294,7 +309,7 @@ def render(args) -> tuple[str, dict[str, bytes]]:
     views, plots = table_views(
         grid, summary, paper, pd.read_csv(args.epochs_csv), context.stage, context.epoch_scale
     )
-    reproduced = claims.evaluate(claim_list, claims.run_values(runs, context.stage))
+    reproduced = claims.evaluate_runs(claim_list, claims.load_outcomes(runs["path"]))
     on_paper = {
         r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
     }
@@ -309,6 +324,7 @@ def render(args) -> tuple[str, dict[str, bytes]]:
             tables=views,
             claims=reproduced,
             on_paper=on_paper,
+            min_seeds=claims.MIN_SEEDS,
             provenance=provenance(runs),
             runs=run_links(runs, Path(args.output)),
             verdict_counts={
@@ -317,7 +333,7 @@ def render(args) -> tuple[str, dict[str, bytes]]:
             },
         )
     )
-    return page, plots
+    return page, plots, claims.claims_frame(reproduced)
 
 
 def write_plots(directory: Path, plots: dict[str, bytes]) -> None:
@@ -341,11 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     tables.add_context_options(parser)
     parser.add_argument("--output", required=True)
     parser.add_argument("--plots-dir", help="also write the plots here as PNG files")
+    parser.add_argument("--claims-csv", help="also write the claims' comparisons here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    page, plots = render(args)
+    page, plots, claim_rows = render(args)
     if args.plots_dir:
         write_plots(Path(args.plots_dir), plots)
+    if args.claims_csv:
+        aggregate.write_csv_atomic(claim_rows, args.claims_csv)
     write_text_atomic(args.output, page)
     log.info("report -> %s (%d plots, %d kB)", args.output, len(plots), len(page) // 1024)
     return 0

@@ -199,6 +199,16 @@ class TableView:
     plots: list[dict] = field(default_factory=list)  # {"title", "src"}, the HTML report's
     numeric: bool = True
     bold: str = "none"  # where the best reproduced value is bold: "row", "column", "none"
+    label: str = ""  # heading, when not "Table <number>" (a supplement)
+
+    @property
+    def heading(self) -> str:
+        return self.label or f"Table {self.number}"
+
+    @property
+    def anchor(self) -> str:
+        """HTML id and plot file stem: table8, or table8-supplement for a supplement."""
+        return f"table{self.number}" + ("-supplement" if self.label else "")
 
 
 def paper_text(value: float) -> str:
@@ -274,7 +284,13 @@ def table_view(table: Table, summary: pd.DataFrame, paper: dict | None, stage: s
         grid_rows[i][j].best = True
     rows = [(row.label, line) for row, line in zip(table.rows, grid_rows, strict=True)]
     return TableView(
-        table.number, table.caption, table.row_header, table.columns, rows, bold=table.bold
+        table.number,
+        table.caption,
+        table.row_header,
+        table.columns,
+        rows,
+        bold=table.bold,
+        label=table.label,
     )
 
 
