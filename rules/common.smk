@@ -67,7 +67,9 @@ def run_metrics(cells):
 
 def run_predictions(cells):
     """predictions.csv of every seed of `cells` (its best epoch's dev predictions)."""
-    return expand(f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv", cell=cells, seed=SEEDS)
+    return expand(
+        f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv", cell=cells, seed=SEEDS
+    )
 
 
 def table_cells(n):

@@ -9,12 +9,12 @@ Agg) are embedded as base64 PNG, so `results/report.html` is one self-contained 
 writes the claims' comparisons as data (claims.CSV_COLUMNS), beside the page.
 
 Command line (what `rules/report.smk` calls):
-    python -m workflow_src.report --metrics-csv results/metrics.csv \
-        --summary-csv results/summary.csv --epochs-csv results/epochs.csv \
+    python -m workflow_src.report --metrics-csv results/quick/metrics.csv \
+        --summary-csv results/quick/summary.csv --epochs-csv results/quick/epochs.csv \
         --paper report/paper_results.yaml --claims report/claims.yaml \
         --grid-json '{...config grid...}' --preset quick --encoder embedded --seeds 1 \
-        --epoch-scale 0.1 [--stage best] --output results/report.html [--plots-dir results/plots] \
-        [--claims-csv results/quick/claims.csv]
+        --epoch-scale 0.1 [--stage best] --output results/quick/report.html \
+        [--plots-dir results/quick/plots] [--claims-csv results/quick/claims.csv]
 """
 
 from __future__ import annotations
