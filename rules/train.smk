@@ -27,12 +27,16 @@ rule train_cell:
         mem_mb=train_resource("mem_mb"),
         runtime=train_resource("runtime"),
         cpus_per_task=train_resource("cpus_per_task"),
+        # config.yaml `tracking`, as a resource rather than a param: curves change no result,
+        # so switching tracking on must not rerun finished runs (a changed param would).
+        tensorboard=int(config.get("tracking", "none") == "tensorboard"),
     params:
         settings=cell_settings_json,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
-        " --seed {wildcards.seed} --run-dir {params.run_dir} > {log} 2>&1"
+        " --seed {wildcards.seed} --run-dir {params.run_dir}"
+        " --tensorboard {resources.tensorboard} > {log} 2>&1"
 
 
 use rule train_cell as train_cell_cpu with:

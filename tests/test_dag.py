@@ -120,6 +120,17 @@ def test_a_config_overlay_adds_cells_and_a_table_without_code_edits(tmp_path):
     assert "results/quick/table11.tex" not in dry_run()
 
 
+def test_tracking_reaches_training_jobs_as_a_resource_not_a_setting():
+    """`--config tracking=tensorboard` switches the jobs' --tensorboard flag without touching
+    their settings (params), so finished runs are not rerun for it."""
+    plain = run_snakemake("-n", "-p", "results/table9.tex").stdout
+    tracked = run_snakemake("-n", "-p", "results/table9.tex", "--config", "tracking=tensorboard")
+    assert "--tensorboard 0" in plain and "--tensorboard 1" not in plain
+    assert "--tensorboard 1" in tracked.stdout
+    settings = re.compile(r"--settings-json '([^']*)'")
+    assert settings.findall(plain) and settings.findall(plain) == settings.findall(tracked.stdout)
+
+
 def test_lint_is_clean():
     result = run_snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr

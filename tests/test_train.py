@@ -130,6 +130,31 @@ def read_predictions(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
+def test_cli_tensorboard_flag_gives_live_curves_per_epoch_and_the_same_metrics(
+    tmp_path, tiny_encoder, prepared_data
+):
+    """`--tensorboard 1` (config.yaml tracking: tensorboard) adds curves, changes no result."""
+    from tests.test_tracking import scalars
+
+    cfg = tiny(tiny_encoder, prepared_data, tasks=["sst"], epochs=2, train_limit=16, dev_limit=16)
+    settings = json.dumps(cfg.to_dict())
+    for flag, run_dir in (("0", tmp_path / "plain"), ("1", tmp_path / "tracked")):
+        code = train.main(
+            ["--settings-json", settings, "--seed", "1", "--run-dir", str(run_dir),
+             "--tensorboard", flag]
+        )  # fmt: skip
+        assert code == 0
+    assert not (tmp_path / "plain" / "tensorboard").exists()
+    curves = scalars(tmp_path / "tracked" / "tensorboard")
+    assert [step for step, _ in curves["dev/sst/accuracy"]] == [1, 2]
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    tracked = json.loads((tmp_path / "tracked" / "metrics.json").read_text())
+    assert plain["epochs"][-1]["dev"] == tracked["epochs"][-1]["dev"]
+    assert [v for _, v in curves["dev/sst/accuracy"]] == pytest.approx(
+        [e["dev"]["sst"]["accuracy"] for e in tracked["epochs"]]
+    )
+
+
 def test_run_writes_metrics_and_predictions_in_the_agreed_shape(
     tmp_path, tiny_encoder, prepared_data
 ):

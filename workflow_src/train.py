@@ -46,6 +46,7 @@ from .atomic import write_text_atomic
 from .config import TrainConfig
 from .data import load_split, read_provenance
 from .metrics import selection_score
+from .tracking import EpochTracker
 
 log = logging.getLogger("workflow_src.train")
 
@@ -502,8 +503,12 @@ def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tup
 # ----------------------------------------------------------------------------- the run
 
 
-def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
-    """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv."""
+def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking: str = "none") -> dict:
+    """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv.
+
+    `tracking` (tracking.py) only mirrors each epoch's record to TensorBoard: not a setting,
+    since it changes no result (a run resumes whether or not it is tracked).
+    """
     started = time.perf_counter()
     import torch
 
@@ -542,6 +547,7 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
     first_epoch = progress.epoch + 1
     if progress.epoch == 0:
         checkpoint.remove_best(run_dir)  # a fresh start: no earlier run's weights stay behind
+    tracker = EpochTracker.open(tracking, run_dir, first_epoch)
 
     # ---- the loop
     model.train()
@@ -583,6 +589,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path) -> dict:
             record["seconds"],
         )
         save_checkpoint(run_dir, identity, parts, progress)
+        tracker.epoch(record, parts.scheduler.get_last_lr()[0])
+    tracker.close()
 
     metrics = metrics_record(cfg, seed, progress, data_info, device, examples_seen)
     write_outputs(run_dir, metrics, dev_tok, progress.best_predictions)
@@ -750,6 +758,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings.add_argument("--settings", type=Path, help="a JSON file holding the TrainConfig")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--run-dir", type=Path, required=True, help="output folder of this run")
+    parser.add_argument(
+        "--tensorboard",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: per-epoch curves into RUN_DIR/tensorboard/ (config.yaml tracking; tracking.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -766,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError) as exc:
         log.error("bad settings: %s", exc)
         return 2
-    run(cfg, args.seed, args.run_dir)
+    run(cfg, args.seed, args.run_dir, "tensorboard" if args.tensorboard else "none")
     return 0
 
 
