@@ -10,8 +10,8 @@ localrules:
 rule cost:
     log:
         "logs/cost/cost.log",
+    # the embedded encoder's shape comes from its model package, which brings torch
     conda:
-        # the embedded encoder's shape comes from its model package, which brings torch
         "../envs/train.yaml"
     params:
         config=json.dumps(
