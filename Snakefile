@@ -10,6 +10,7 @@
 # Paths (<preset> is config["preset"]: presets never overwrite each other's runs or tables):
 #   data/cs224n/<file>.csv, PROVENANCE.json                 verified downloads
 #   models/<name>/, PROVENANCE.json                          a hub encoder at its pinned revision
+#   results/tokens/<preset>/tokenizer/, <task>-<enc>.npz     the tokenizer, tokenised splits
 #   results/runs/<preset>/<cell>/seed<seed>/metrics.json     one training run (+ predictions.csv)
 #   results/benchmarks/<preset>/<cell>/seed<seed>.tsv        Snakemake's benchmark of that run
 #   results/<preset>/metrics.csv, epochs.csv, summary.csv    all runs, and per-cell statistics
@@ -45,6 +46,7 @@ rule all:
 
 
 include: "rules/data.smk"
+include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/report.smk"

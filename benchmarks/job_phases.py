@@ -17,7 +17,8 @@ Phases (the child records an event at each boundary; a phase is the time between
   imports         modules the job imports before it touches data (torch, transformers, ...)
   data            reading and checking the CSVs (train.load_data or its successor)
   tokenizer       loading the tokenizer;  weights: building the model (encoder weights)
-  tokenise        tokenising every split (or reading the cached tokenised splits)
+  tokenise        tokenising every split, or with --tokens-dir reading the DAG's tokens files
+                  (rules/tokens.smk) and taking the job's rows from them
   to 1st update   what remains until the first optimiser step (set-up, resume check, 1 step)
   training        the other updates, writing metrics and predictions, exit
   evaluation      dev metrics each epoch;  checkpoints: writing/removing per-epoch checkpoints
@@ -40,13 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # (module, function, phase): wrapped in the child wherever the module defines the function.
 WRAPPED = (
     ("workflow_src.train", "load_data", "data"),
+    ("workflow_src.train", "load_tokenized", "tokenise"),
     ("workflow_src.train", "evaluate", "evaluation"),
     ("workflow_src.model", "load_tokenizer", "tokenizer"),
     ("workflow_src.model", "load_transformer", "weights"),
     ("workflow_src.batching", "tokenize_split", "tokenise"),
-    ("workflow_src.tokens", "load_or_tokenize", "tokenise"),
-    ("workflow_src.tokens", "load_tokenized", "tokenise"),
-    ("workflow_src.tokens", "load_tokenizer", "tokenizer"),
     ("workflow_src.checkpoint", "save", "checkpoints"),
     ("workflow_src.checkpoint", "remove", "checkpoints"),
 )
@@ -186,6 +185,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="median over this many jobs")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "cs224n")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
+    parser.add_argument(
+        "--tokens-dir",
+        type=Path,
+        help="the preset's tokens folder (results/tokens/<preset>): the job reads its tasks' "
+        "files as the DAG's job does",
+    )
     args = parser.parse_args(argv)
 
     import yaml
@@ -204,6 +209,14 @@ def main(argv=None) -> int:
             cmd = [sys.executable, __file__, "--child", "--events", str(events), "--"]
             cmd += ["--settings-json", json.dumps(settings), "--seed", str(args.seed)]
             cmd += ["--run-dir", str(Path(tmp) / "run")]
+            if args.tokens_dir:
+                from workflow_src.tokens import encoding
+
+                joint = settings.get("pair_encoding") == "joint"
+                cmd += ["--tokens"] + [
+                    f"{t}={args.tokens_dir.resolve()}/{t}-{encoding(t, joint)}.npz"
+                    for t in settings["tasks"]
+                ]
             fork = time.time()
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if done.returncode != 0:

@@ -12,6 +12,8 @@ from workflow_src import (
     encoders,
     grid,
     layout,
+    tasks,
+    tokens,
 )  # noqa: E402 (needs the path above)
 
 PRESET = config["preset"]
@@ -36,11 +38,20 @@ if HUB_ENCODER and os.path.exists(ENCODER_PROVENANCE[0]):
     )
 # Each cell's training settings (JSON, as the training command takes them) and the resources
 # of its jobs at the preset in force, the wall-time limit from its cost estimate.
-CELL_SETTINGS = {
-    cell: json.dumps(
-        {**grid.cell_settings(config, cell, CELLS), "encoder": ENCODER}, sort_keys=True
-    )
+SETTINGS = {
+    cell: {**grid.cell_settings(config, cell, CELLS), "encoder": ENCODER}
     for cell in ALL_CELLS
+}
+CELL_SETTINGS = {cell: json.dumps(SETTINGS[cell], sort_keys=True) for cell in ALL_CELLS}
+# The tokenizer and each task's tokenised splits, made once (rules/tokens.smk); every training
+# job reads its tasks' files instead of tokenising again.
+TOKENS = layout.tokens_dir(PRESET)
+CELL_TOKENS = {
+    cell: {
+        task: f"{TOKENS}/{task}-{tokens.encoding(task, s['pair_encoding'] == 'joint')}.npz"
+        for task in s["tasks"]
+    }
+    for cell, s in SETTINGS.items()
 }
 TRAIN_JOBS = cost.job_plan(config)
 # Cells whose jobs need no GPU where the preset gives them none (the BiLSTM in `paper`): they
@@ -103,6 +114,26 @@ def cells_except_regex(cells):
     if not cells:
         return CELL_CHARS
     return f"(?!(?:{cells_regex(cells)})(?![A-Za-z0-9_.+\\-])){CELL_CHARS}"
+
+
+TASK_NAMES = list(tasks.TASK)
+
+
+def task_data_files(task):
+    """The CS224N files of one task (its train and dev CSVs)."""
+    return [f"{DATA_DIR}/{name}" for name in tasks.TASK[task].files.values()]
+
+
+def cell_tokens(wildcards):
+    """The tokens files of a cell's tasks (inputs of its training jobs)."""
+    return list(CELL_TOKENS[wildcards.cell].values())
+
+
+def cell_tokens_args(wildcards):
+    """The same as the training command's --tokens TASK=FILE arguments."""
+    return " ".join(
+        f"{task}={path}" for task, path in CELL_TOKENS[wildcards.cell].items()
+    )
 
 
 def train_resource(name):

@@ -10,6 +10,7 @@ rule train_cell:
     input:
         DATA_FILES,
         ENCODER_PROVENANCE,
+        tokens=cell_tokens,
     output:
         metrics=f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json",
         predictions=f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv",
@@ -32,10 +33,11 @@ rule train_cell:
         tensorboard=int(config.get("tracking", "none") == "tensorboard"),
     params:
         settings=cell_settings_json,
+        tokens=cell_tokens_args,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
-        " --seed {wildcards.seed} --run-dir {params.run_dir}"
+        " --seed {wildcards.seed} --run-dir {params.run_dir} --tokens {params.tokens}"
         " --tensorboard {resources.tensorboard} > {log} 2>&1"
 
 

@@ -2,6 +2,7 @@
 
     results/runs/<preset>/<cell>/seed<k>/   one training run (metrics.json, predictions.csv)
     results/<preset>/                       everything derived from them: CSVs, tables, report
+    results/tokens/<preset>/                the tokenizer and each task's tokenised splits
 
 The rules take their paths from here; the Snakefile's header comment draws the whole tree.
 No torch: the DAG imports this.
@@ -16,6 +17,10 @@ RESULTS = "results"
 
 def runs_dir(preset: str) -> str:
     return f"{RESULTS}/runs/{preset}"
+
+
+def tokens_dir(preset: str) -> str:
+    return f"{RESULTS}/tokens/{preset}"
 
 
 def derived_dir(preset: str) -> str:

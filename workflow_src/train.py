@@ -76,30 +76,106 @@ def load_data(cfg: TrainConfig) -> tuple[dict, dict, dict]:
             loaded = load_split(cfg.data_dir, task, split, cfg.max_bad_rows)
             skipped[f"{task}/{split}"] = len(loaded.bad_rows)
             store[task] = list(loaded.examples)
-    if cfg.tasks == ("quora",) and cfg.downsample_quora_to_sst:
-        # Paper 5.3: single-task paraphrase runs use as many Quora pairs as SST has sentences.
-        sst_size = len(load_split(cfg.data_dir, "sst", "train", cfg.max_bad_rows).examples)
-        if len(train["quora"]) > sst_size:
-            keep = sorted(
-                random.Random(QUORA_SAMPLE_SEED).sample(range(len(train["quora"])), sst_size)
-            )
-            train["quora"] = [train["quora"][i] for i in keep]
-            log.info("quora train sampled down to the SST train size: %d pairs", sst_size)
+    if "quora" in cfg.tasks:
+        train["quora"] = quora_sample(cfg, train["quora"])
     for task in cfg.tasks:
         train[task] = subset(train[task], cfg.train_limit)
         dev[task] = subset(dev[task], cfg.dev_limit)
+    return train, dev, data_record(cfg, train, dev, skipped)
+
+
+def data_record(cfg: TrainConfig, train: dict, dev: dict, skipped: dict) -> dict:
+    """metrics.json's `data`: examples per task and split, malformed rows, where data came from."""
     provenance = read_provenance(cfg.data_dir)
     standin = "quora" in cfg.tasks and bool(provenance.get("quora_train_standin", False))
     if standin:
         log.warning("Quora train is a stand-in: %s", provenance.get("note", ""))
-    info = {
+    return {
         "train_examples": {t: len(train[t]) for t in cfg.tasks},
         "dev_examples": {t: len(dev[t]) for t in cfg.tasks},
         "skipped_rows": skipped,
         "quora_train_standin": standin,
         "provenance": provenance,
     }
-    return train, dev, info
+
+
+def quora_sample(cfg: TrainConfig, rows: list) -> list:
+    """Paper 5.3: single-task paraphrase runs use as many Quora pairs as SST has sentences
+    (a fixed sample, the same for every seed); every pair otherwise."""
+    if cfg.tasks != ("quora",) or not cfg.downsample_quora_to_sst:
+        return rows
+    sst_size = len(load_split(cfg.data_dir, "sst", "train", cfg.max_bad_rows).examples)
+    if len(rows) <= sst_size:
+        return rows
+    log.info("quora train sampled down to the SST train size: %d pairs", sst_size)
+    return [
+        rows[i] for i in sorted(random.Random(QUORA_SAMPLE_SEED).sample(range(len(rows)), sst_size))
+    ]
+
+
+@dataclass
+class Prepared:
+    """A run's tokenised data: what the model, the loop and the record need of it."""
+
+    train: dict  # task -> batching.TokenizedSplit
+    dev: dict
+    info: dict  # metrics.json's `data`
+    vocab_size: int
+    pad_id: int
+
+
+def prepare_data(cfg: TrainConfig, tokens: dict[str, Path] | None) -> Prepared:
+    """Tokenised train and dev splits of every task: read from the tokens files the DAG made
+    once per task (workflow_src.tokens), or without them read the CSVs and tokenise here."""
+    if tokens is not None:
+        return load_tokenized(cfg, tokens)
+    from .model import load_tokenizer
+
+    train_ex, dev_ex, info = load_data(cfg)
+    tokenizer = load_tokenizer(cfg.encoder)
+    pad_id = tokenizer.pad_token_id or 0
+    return Prepared(
+        tokenize(cfg, tokenizer, train_ex),
+        tokenize(cfg, tokenizer, dev_ex),
+        info,
+        len(tokenizer),
+        pad_id,
+    )
+
+
+def load_tokenized(cfg: TrainConfig, tokens: dict[str, Path]) -> Prepared:
+    """The job's rows of each task's tokens file: the same sample, by row index, that
+    load_data draws from the examples, so the batches match a run that tokenised itself."""
+    from . import tokens as tokens_file
+    from .batching import TokenizedSplit
+
+    missing = sorted(set(cfg.tasks) - set(tokens))
+    if missing:
+        raise ValueError(f"no tokens file for task(s) {', '.join(missing)}")
+    joint = cfg.pair_encoding == "joint"
+    out = {"train": {}, "dev": {}}
+    skipped = {}
+    for task in cfg.tasks:
+        meta, splits = tokens_file.load(tokens[task], task, cfg.max_length, joint)
+        rows = {
+            "train": subset(
+                quora_sample(cfg, list(range(len(splits["train"][0])))), cfg.train_limit
+            ),
+            "dev": subset(list(range(len(splits["dev"][0]))), cfg.dev_limit),
+        }
+        for split, (ids, labels, toks, types) in splits.items():
+            skipped[f"{task}/{split}"] = meta["skipped_rows"][split]
+            keep = rows[split]
+            out[split][task] = TokenizedSplit(
+                task,
+                [ids[i] for i in keep],
+                [labels[i] for i in keep],
+                [toks[i] for i in keep],
+                [types[i] for i in keep] if types is not None else None,
+                meta["views"],
+            )
+    info = data_record(cfg, out["train"], out["dev"], skipped)
+    return Prepared(out["train"], out["dev"], info, meta["vocab_size"], meta["pad_id"])
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -157,8 +233,11 @@ def set_up_torch(cfg: TrainConfig):
     return device
 
 
-def build_model(cfg: TrainConfig, tokenizer=None):
+def build_model(cfg: TrainConfig, tokenizer=None, vocab: tuple[int, int] | None = None):
     """(model, tokenizer) of a TrainConfig; heads are initialised from the torch RNG.
+
+    `vocab` (size, pad id), when the data came tokenised, spares loading the tokenizer: the
+    tokenizer returned is then None.
 
     Here rather than in model.py, so that model.py never imports lstm.py (which imports
     model.mean_pool): the encoders and heads form no import circle.
@@ -172,15 +251,17 @@ def build_model(cfg: TrainConfig, tokenizer=None):
         load_transformer,
     )
 
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.encoder)
+    if vocab is None:
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.encoder)
+        vocab = (len(tokenizer), tokenizer.pad_token_id or 0)
     if cfg.model == "bilstm":
         encoder = BiLSTMEncoder(
-            vocab_size=len(tokenizer),
+            vocab_size=vocab[0],
             embedding_dim=cfg.lstm_embedding_dim,
             hidden_dim=cfg.lstm_hidden_dim,
             dropout=cfg.dropout,
             pooling=cfg.pooling,
-            pad_id=tokenizer.pad_token_id or 0,
+            pad_id=vocab[1],
         )
     else:
         encoder = TransformerEncoder(load_transformer(cfg.encoder), cfg.pooling)
@@ -503,11 +584,19 @@ def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tup
 # ----------------------------------------------------------------------------- the run
 
 
-def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking: str = "none") -> dict:
+def run(
+    cfg: TrainConfig,
+    seed: int,
+    run_dir: Path,
+    tracking: str = "none",
+    tokens: dict[str, Path] | None = None,
+) -> dict:
     """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv.
 
     `tracking` (tracking.py) only mirrors each epoch's record to TensorBoard: not a setting,
     since it changes no result (a run resumes whether or not it is tracked).
+    `tokens`: task -> its tokens file (workflow_src.tokens), as the DAG passes them; without,
+    the run reads the CSVs and tokenises itself (the same batches either way).
     """
     started = time.perf_counter()
     import torch
@@ -523,12 +612,11 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking: str = "none") -> d
     )
 
     # ---- data, model, optimiser: the same for a fresh and a resumed run
-    train_ex, dev_ex, data_info = load_data(cfg)
+    data = prepare_data(cfg, tokens)
+    train_tok, dev_tok, data_info, pad_id = data.train, data.dev, data.info, data.pad_id
     torch.manual_seed(seed)  # the heads' initial weights
-    model, tokenizer = build_model(cfg)
+    model, _ = build_model(cfg, vocab=(data.vocab_size, pad_id))
     model.to(device)
-    pad_id = tokenizer.pad_token_id or 0
-    train_tok, dev_tok = tokenize(cfg, tokenizer, train_ex), tokenize(cfg, tokenizer, dev_ex)
     lengths = {t: train_tok[t].lengths() for t in cfg.tasks}
     steps_per_epoch = len(plan_epoch(cfg, lengths, seed, 1))
     total_steps = steps_per_epoch * cfg.epochs
@@ -635,14 +723,21 @@ def compute_record(cfg: TrainConfig, progress: Progress, device, examples_seen: 
     }
 
 
+def package_version(name: str) -> str:
+    """An installed package's version from its metadata, without importing it (importing
+    transformers costs a job about a CPU-second; a BiLSTM job never needs it)."""
+    from importlib.metadata import version
+
+    return version(name)
+
+
 def provenance_record() -> dict:
     import torch
-    import transformers
 
     return {
         "versions": {
             "torch": torch.__version__,
-            "transformers": transformers.__version__,
+            "transformers": package_version("transformers"),
             "python": platform.python_version(),
         },
         "git_commit": git_commit(),
@@ -729,9 +824,8 @@ def code_version() -> str:
     another.
     """
     import torch
-    import transformers
 
-    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    digest = hashlib.sha256(f"{torch.__version__} {package_version('transformers')}".encode())
     for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
@@ -765,6 +859,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="1: per-epoch curves into RUN_DIR/tensorboard/ (config.yaml tracking; tracking.py)",
     )
+    parser.add_argument(
+        "--tokens",
+        nargs="+",
+        metavar="TASK=FILE",
+        help="each task's tokens file (python -m workflow_src.tokens split); without, the run "
+        "reads the CSVs and tokenises itself",
+    )
     return parser.parse_args(argv)
 
 
@@ -778,10 +879,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = args.settings_json if args.settings_json is not None else args.settings.read_text()
         cfg = TrainConfig.from_dict(json.loads(text))
+        tokens = None
+        if args.tokens:
+            tokens = dict(item.split("=", 1) for item in args.tokens)
+            tokens = {task: Path(path) for task, path in tokens.items()}
     except (OSError, ValueError, TypeError) as exc:
         log.error("bad settings: %s", exc)
         return 2
-    run(cfg, args.seed, args.run_dir, "tensorboard" if args.tensorboard else "none")
+    run(cfg, args.seed, args.run_dir, "tensorboard" if args.tensorboard else "none", tokens)
     return 0
 
 

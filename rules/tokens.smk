@@ -1,0 +1,50 @@
+# The tokenizer and every task's tokenised train and dev splits, made once per preset and read
+# by every training job (workflow_src/tokens.py). Snakemake remakes a split when its data files
+# or the tokenizer change (inputs) or the max length, encoder or malformed-row limit change
+# (params); the training job also refuses a file made for another max length or encoding.
+
+
+localrules:
+    save_tokenizer,
+    tokenize_split,
+
+
+rule save_tokenizer:
+    input:
+        ENCODER_PROVENANCE,
+    output:
+        directory(f"{TOKENS}/tokenizer"),
+    log:
+        f"logs/save_tokenizer/{PRESET}.log",
+    conda:
+        "../envs/train.yaml"
+    params:
+        encoder=ENCODER,
+    shell:
+        "HF_HUB_OFFLINE=1 python -m workflow_src.tokens tokenizer --encoder {params.encoder:q}"
+        " --dest {output} > {log} 2>&1"
+
+
+rule tokenize_split:
+    input:
+        data=lambda wildcards: task_data_files(wildcards.task),
+        tokenizer=f"{TOKENS}/tokenizer",
+    output:
+        f"{TOKENS}/{{task}}-{{encoding}}.npz",
+    log:
+        f"logs/tokenize_split/{PRESET}/{{task}}-{{encoding}}.log",
+    wildcard_constraints:
+        task="|".join(TASK_NAMES),
+        encoding="separate|joint",
+    conda:
+        "../envs/train.yaml"
+    params:
+        data_dir=DATA_DIR,
+        max_length=PRESET_CONFIG["max_length"],
+        max_bad_rows=config["data"]["max_bad_rows"],
+        encoder=ENCODER,  # a new encoder remakes the splits even where its tokenizer is alike
+    shell:
+        "python -m workflow_src.tokens split --tokenizer {input.tokenizer} --data-dir"
+        " {params.data_dir} --task {wildcards.task} --max-length {params.max_length}"
+        " --encoding {wildcards.encoding} --max-bad-rows {params.max_bad_rows}"
+        " --output {output} > {log} 2>&1"
