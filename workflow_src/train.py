@@ -584,19 +584,12 @@ def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tup
 # ----------------------------------------------------------------------------- the run
 
 
-def run(
-    cfg: TrainConfig,
-    seed: int,
-    run_dir: Path,
-    tracking: str = "none",
-    tokens: dict[str, Path] | None = None,
-) -> dict:
+def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking="none", tokens=None) -> dict:
     """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv.
 
     `tracking` (tracking.py) only mirrors each epoch's record to TensorBoard: not a setting,
-    since it changes no result (a run resumes whether or not it is tracked).
-    `tokens`: task -> its tokens file (workflow_src.tokens), as the DAG passes them; without,
-    the run reads the CSVs and tokenises itself (the same batches either way).
+    since it changes no result (a run resumes whether or not it is tracked). `tokens`: task ->
+    its tokens file (tokens.py), as the DAG passes them; without, the run tokenises itself.
     """
     started = time.perf_counter()
     import torch
