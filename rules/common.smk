@@ -69,6 +69,10 @@ if PRESET_HINT:
     print(PRESET_HINT, file=sys.stderr)
 DATA_DIR = grid.DATA_DIR
 DATA_FILES = [f"{DATA_DIR}/{name}" for name in config["data"]["files"]]
+TEST_DIR = (
+    f"{DATA_DIR}-test"  # the unlabelled test files, for the submission files only
+)
+MULTITASK_CELLS = [cell for cell in ALL_CELLS if len(CELLS[cell].tasks) > 1]
 
 
 def run_metrics(cells):

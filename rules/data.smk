@@ -4,6 +4,7 @@
 
 localrules:
     download_data,
+    download_test_data,
 
 
 rule download_data:
@@ -25,6 +26,28 @@ rule download_data:
         "python -m workflow_src.data fetch --dest {params.dest} --base-url {params.base_url:q}"
         " --commit {params.commit} --files-json {params.files:q} --mirror={params.mirror:q}"
         " --standin-rows {params.standin_rows} > {log} 2>&1"
+
+
+# The unlabelled *-test-student.csv files, verified the same way, into their own folder: only
+# the submission files read them, so adding or missing one never reruns training. A mirror
+# without one skips it and lists it in PROVENANCE.json.
+rule download_test_data:
+    output:
+        f"{TEST_DIR}/PROVENANCE.json",
+    log:
+        "logs/download_test_data/download_test_data.log",
+    conda:
+        "../envs/download.yaml"
+    params:
+        dest=lambda wildcards, output: os.path.dirname(output[0]),
+        base_url=config["data"]["base_url"],
+        commit=config["data"]["commit"],
+        files=json.dumps(config["data"].get("test_files", {}), sort_keys=True),
+        mirror=config["data"]["mirror"],
+    shell:
+        "python -m workflow_src.data fetch --dest {params.dest} --base-url {params.base_url:q}"
+        " --commit {params.commit} --files-json {params.files:q} --mirror={params.mirror:q}"
+        " --optional > {log} 2>&1"
 
 
 # The preset's Hugging Face encoder and tokenizer, once, at the revision pinned in config.yaml

@@ -45,3 +45,43 @@ use rule train_cell as train_cell_cpu with:
     wildcard_constraints:
         cell=cells_regex(CPU_CELLS),
     threads: PRESET_CONFIG.get("bilstm_resources", PRESET_CONFIG["resources"])["cpus_per_task"]
+
+
+# CS224N submission files (the starter's six *-output.csv) of each multi-task cell, from its
+# first seed's best-epoch weights; a GPU job like training where the preset has GPUs.
+#   snakemake submission   -> results/<preset>/submission/<cell>/
+rule write_submission:
+    input:
+        metrics=f"{RUNS}/{{cell}}/seed{SEEDS[0]}/metrics.json",
+        test=rules.download_test_data.output[0],
+        data=DATA_FILES,
+        encoder=ENCODER_PROVENANCE,
+    output:
+        directory(f"{OUT}/submission/{{cell}}"),
+    log:
+        f"logs/write_submission/{PRESET}/{{cell}}.log",
+    wildcard_constraints:
+        cell=cells_regex(MULTITASK_CELLS),
+    conda:
+        "../envs/train.yaml"
+    threads: PRESET_CONFIG["threads"]
+    resources:
+        gpu=train_resource("gpu"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=60,
+        cpus_per_task=train_resource("cpus_per_task"),
+    params:
+        run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
+        test_dir=lambda wildcards, input: os.path.dirname(input.test),
+    shell:
+        "HF_HUB_OFFLINE=1 python -m workflow_src.submit --run-dir {params.run_dir}"
+        " --test-dir {params.test_dir} --out-dir {output} > {log} 2>&1"
+
+
+localrules:
+    submission,
+
+
+rule submission:
+    input:
+        expand(f"{OUT}/submission/{{cell}}", cell=MULTITASK_CELLS),

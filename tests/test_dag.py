@@ -131,6 +131,13 @@ def test_tracking_reaches_training_jobs_as_a_resource_not_a_setting():
     assert settings.findall(plain) and settings.findall(plain) == settings.findall(tracked.stdout)
 
 
+def test_submission_target_plans_the_multitask_runs_test_download_and_one_job_per_cell():
+    counts = job_counts(dry_run("submission"))
+    assert counts["write_submission"] == 2  # Table 9's Additive Loss and SMART cells
+    assert counts["download_test_data"] == 1
+    assert planned_cells(dry_run("submission")) == {"multitask-additive", "multitask-smart"}
+
+
 def test_lint_is_clean():
     result = run_snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr

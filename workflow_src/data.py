@@ -98,10 +98,13 @@ def fetch(
     commit: str,
     mirror: Path | None = None,
     standin_rows: int = QUORA_STANDIN_TRAIN_ROWS,
+    optional: bool = False,
 ) -> dict:
     """Download and verify every file into `dest`; build the Quora stand-in where needed.
 
-    Returns the provenance record also written to `dest/PROVENANCE.json`.
+    With `optional` (the test-student files), a file the mirror lacks is skipped and listed
+    under `skipped` in the provenance, instead of being an error. Returns the provenance record
+    also written to `dest/PROVENANCE.json`.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -111,11 +114,16 @@ def fetch(
         "files": {},
         "quora_train_standin": False,
         "note": "",
+        "skipped": {},
     }
     for name, blob in files.items():
         if mirror is not None and not (mirror / name).exists():
             if name == "quora-train.csv":
                 continue  # handled below with a stand-in
+            if optional:
+                provenance["skipped"][name] = f"not in the data mirror {mirror}"
+                log.warning("skipping %s: not in the data mirror %s", name, mirror)
+                continue
             raise DataError(f"{name}: not in the data mirror {mirror}")
         data, source = read_source(name, base_url, commit, mirror)
         write_bytes_atomic(dest / name, verified_bytes(data, name, blob, source))
@@ -296,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"local folder instead of the network; env {MIRROR_ENV} also works",
     )
     get.add_argument("--standin-rows", type=int, default=QUORA_STANDIN_TRAIN_ROWS)
+    get.add_argument(
+        "--optional",
+        action="store_true",
+        help="files the mirror lacks are skipped and listed in PROVENANCE.json (test files)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -313,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             args.commit,
             mirror,
             args.standin_rows,
+            args.optional,
         )
     except (DataError, OSError) as exc:
         log.error("%s", exc)

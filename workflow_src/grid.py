@@ -381,6 +381,8 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         "keep_best",
     ):
         settings[key] = preset[key]
+    if len(cell.tasks) > 1:
+        settings["keep_best"] = True  # the CS224N submission files come from these weights
     if settings.get("model", "bert") == "bert":
         settings["batch_size"] = preset["batch_size"]
     elif job_resources(preset, settings["model"])["gpu"] == 0:
