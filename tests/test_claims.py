@@ -66,6 +66,22 @@ def test_accuracy_cells_differing_on_2_of_400_examples_are_inconclusive():
     assert st.test == "McNemar exact" and st.p_value == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("half", [0, 5, 30, 75])
+def test_no_accuracy_difference_under_half_a_point_is_decided_at_400_examples(half):
+    """Against margin 0, two cells whose discordant examples are nearly balanced (net 0 or 1,
+    under 0.5 points at N = 400) are inconclusive, however many examples they differ on."""
+    gold = np.zeros(N)
+    for a_only, b_only in ((half, half), (half + 1, half), (half, half + 1)):
+        a, b = np.zeros(N), np.zeros(N)  # prediction 0 is right
+        b[:a_only] = 1  # only a is right here
+        a[a_only : a_only + b_only] = 1  # only b is right here
+        st = claims.comparison_statistics(
+            comparison("sst", "sst-a", "sst-b"), outcomes_of("sst", gold, a=a, b=b), 0
+        )
+        assert abs(st.diff) < 0.5
+        assert verdict(st) == verdict(st, "less") == claims.INCONCLUSIVE, (a_only, b_only)
+
+
 def test_accuracy_cells_differing_on_60_of_400_examples_are_decided():
     gold, a, b = accuracy_pair(differ=60)
     out = outcomes_of("sst", gold, a=a, b=b)

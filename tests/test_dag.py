@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -167,6 +168,11 @@ def test_tiny_preset_runs_end_to_end(finished_tiny_tree):
     assert metrics["data"]["quora_train_standin"] is True
     assert len(list((tree / "results/benchmarks/tiny").glob("*/seed1.tsv"))) == 45
     assert len(list((tree / "logs/train_cell/tiny").glob("*/seed1.log"))) == 45
+    smart = json.loads((tree / "results/runs/tiny/multitask-smart/seed1/metrics.json").read_text())
+    assert all(epoch["smart"]["adv_loss"] > 0 for epoch in smart["epochs"])
+    claims_csv = pd.read_csv(tree / "results/tiny/claims.csv")
+    assert len(claims_csv) > 40 and claims_csv["indicative"].all()  # one seed
+    assert not claims_csv["test"].str.startswith("missing").any()  # every cell ran
 
 
 @pytest.mark.slow
