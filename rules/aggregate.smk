@@ -1,6 +1,6 @@
 # Every run's metrics.json -> results/<preset>/metrics.csv (one row per run), epochs.csv
-# (per-epoch dev metrics) and summary.csv (per cell and metric: mean, sd, n, 95% bootstrap
-# interval and the seed that drew it), in the preset's own folder.
+# (per-epoch dev metrics) and summary.csv (per cell and metric: mean, sd, n, dev examples and a
+# 95% interval over the seeds and the dev sample), in the preset's own folder.
 
 
 localrules:
@@ -23,10 +23,6 @@ rule aggregate_metrics:
         f"logs/aggregate_metrics/{PRESET}.log",
     conda:
         "../envs/report.yaml"
-    params:
-        bootstrap=2000,
-        bootstrap_seed=0,
     shell:
         "python -m workflow_src.aggregate --runs {input} --metrics-csv {output.metrics}"
-        " --epochs-csv {output.epochs} --summary-csv {output.summary}"
-        " --bootstrap {params.bootstrap} --bootstrap-seed {params.bootstrap_seed} > {log} 2>&1"
+        " --epochs-csv {output.epochs} --summary-csv {output.summary} > {log} 2>&1"

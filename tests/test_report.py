@@ -50,8 +50,7 @@ def built(tmp_path_factory) -> Path:
     results = root / "results"
     assert aggregate.main(
         ["--runs", *map(str, runs), "--metrics-csv", str(results / "metrics.csv"),
-         "--summary-csv", str(results / "summary.csv"), "--epochs-csv", str(results / "epochs.csv"),
-         "--bootstrap", "500"]
+         "--summary-csv", str(results / "summary.csv"), "--epochs-csv", str(results / "epochs.csv")]
     ) == 0  # fmt: skip
     claims_file = root / "claims.yaml"
     document = yaml.safe_load((REPO_ROOT / "report" / "claims.yaml").read_text())

@@ -45,6 +45,23 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden file"
 
 
+def test_golden_summary_intervals_follow_aggregate():
+    """tests/golden/summary.csv is a fixed input (4 decimals, N = 500 dev examples as in the fake
+    runs); its intervals are what aggregate.cell_interval gives for each row's mean, sd, n and N.
+    UPDATE_GOLDEN=1 rewrites the interval columns only (review the diff)."""
+    path = GOLDEN / "summary.csv"
+    frame = aggregate.read_summary(path)
+    expected = [
+        aggregate.cell_interval(r.metric, r.mean, r.sd, int(r.n), float(r.dev_examples))
+        for r in frame.itertuples()
+    ]
+    expected = pd.DataFrame(expected, columns=["ci_low", "ci_high"]).round(4)
+    if os.environ.get("UPDATE_GOLDEN"):
+        frame[["ci_low", "ci_high"]] = expected
+        path.write_text(frame.to_csv(index=False, lineterminator="\n"))
+    pd.testing.assert_frame_equal(frame[["ci_low", "ci_high"]], expected, check_exact=False)
+
+
 @pytest.mark.parametrize("number", [3, 4, 7, 8, 9])
 def test_tables_match_golden_files(grid, paper, summary, number):
     """Rows, columns, cells "mean ± sd / paper", bold marks and caption, byte for byte.
@@ -144,7 +161,7 @@ def test_all_nine_tables_compile_with_pdflatex(tmp_path, grid, paper):
     table whose labels are specials, in one document: pdflatex must finish without an error."""
     runs = write_fake_runs(tmp_path / "runs", seeds=(1, 2))
     run_frame, _ = aggregate.load_runs(runs)
-    summary = aggregate.summarize(run_frame, n_boot=200)
+    summary = aggregate.summarize(run_frame)
     context = tables.Context(SPECIALS, "bert_base & co", (1, 2), 0.1, "best", quora_standin=True)
     bodies = [tables.render_table1(grid, context)]
     bodies += [tables.render_table(t, summary, paper, context) for t in build_tables(grid).values()]

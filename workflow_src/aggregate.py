@@ -1,10 +1,17 @@
 """Every run's metrics.json -> tidy CSVs: one row per run, per-epoch curves, and a per-cell summary.
 
 `summary.csv` holds, per stage ("final": last epoch, "best": best epoch), cell, task and metric:
-the mean over seeds, the sample sd (blank when n = 1), n, and a 95% percentile-bootstrap interval
-of the mean. Each bootstrap draws from its own generator, seeded from `--bootstrap-seed` and the
-(stage, cell, task, metric) key, so a summary is identical however many runs sit beside it.
-A single run's interval is the point itself.
+the mean over seeds, the sample sd (blank when n = 1), n, the dev examples N the metric was
+computed on, and a 95% interval of the mean that counts both sources of noise:
+- the seeds: sd^2 / n, with n - 1 degrees of freedom;
+- the dev sample, which every seed shares (so it does not shrink with n): the metric's sampling
+  variance on N examples, p(1 - p) / N for accuracy and the delta-method Fisher variance
+  (1 - r^2)^2 / (N - 3) for Pearson and Spearman r, taken as known (infinite degrees of freedom).
+The interval is mean +- q * sqrt(sd^2 / n + dev_var), q the t quantile at the Welch-Satterthwaite
+degrees of freedom (the normal quantile when n = 1 or the seeds agree exactly), clipped to the
+metric's range. One seed therefore still gets an interval from its examples. Metrics without a
+closed-form sampling variance (F1, macro F1) count the seeds only: with one seed their interval is
+the point itself. The summary is a pure function of the runs: no random draws.
 
 No torch here: this reads files only. A missing or malformed metrics file is a `MetricsError`
 that names the file and the problem.
@@ -12,7 +19,7 @@ that names the file and the problem.
 Command line (what `rules/aggregate.smk` calls):
     python -m workflow_src.aggregate --runs results/runs/quick/*/seed*/metrics.json \
         --metrics-csv results/metrics.csv --summary-csv results/summary.csv \
-        --epochs-csv results/epochs.csv [--bootstrap 2000] [--bootstrap-seed 0]
+        --epochs-csv results/epochs.csv
 """
 
 from __future__ import annotations
@@ -26,15 +33,15 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 STAGES = ("final", "best")
-N_BOOTSTRAP = 2000
+N_BOOTSTRAP = 2000  # the claims' paired bootstraps (workflow_src.claims)
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = [
     "stage",
@@ -44,10 +51,13 @@ SUMMARY_COLUMNS = [
     "n",
     "mean",
     "sd",
+    "dev_examples",
     "ci_low",
     "ci_high",
-    "bootstrap_seed",
 ]
+# each metric's range, to clip its interval
+METRIC_BOUNDS = {"pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0)}
+UNIT_BOUNDS = (0.0, 1.0)
 EPOCH_COLUMNS = ["cell", "seed", "epoch", "task", "metric", "value", "train_loss", "seconds"]
 # compute.* and provenance fields copied into metrics.csv, with the column they become
 COMPUTE_FIELDS = (
@@ -155,6 +165,8 @@ def run_row(record: dict, path: str | Path) -> dict:
     row["quora_train_standin"] = bool(data.get("quora_train_standin", False))
     for task, count in data.get("train_examples", {}).items():
         row[f"train_examples_{task}"] = count
+    for task, count in data.get("dev_examples", {}).items():
+        row[f"dev_examples_{task}"] = count
     provenance = record.get("provenance", {})
     for name, version in provenance.get("versions", {}).items():
         row[f"version_{name}"] = version
@@ -221,51 +233,94 @@ def load_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def key_seed(base_seed: int, *key: str) -> int:
-    """A generator seed fixed by the key alone (crc32 is stable across runs, unlike hash())."""
+    """A generator seed fixed by the key alone (crc32 is stable across runs, unlike hash());
+    the claims' bootstraps draw from it."""
     return (base_seed + zlib.crc32("/".join(key).encode())) % (2**32)
 
 
-def bootstrap_interval(
-    values: np.ndarray, seed: int, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE
+def dev_variance(metric: str, value: float, n_examples: float | None) -> float | None:
+    """Sampling variance of a metric computed on n_examples dev examples: binomial for
+    accuracy, delta-method Fisher for Pearson/Spearman r; None without a closed form or N."""
+    if n_examples is None or not math.isfinite(n_examples):
+        return None
+    if metric == "accuracy" and n_examples >= 1:
+        return value * (1 - value) / n_examples
+    if metric in ("pearson", "spearman") and n_examples > 3:
+        return (1 - value**2) ** 2 / (n_examples - 3)
+    return None
+
+
+def mean_interval(
+    mean: float, sd: float, n: int, dev_var: float | None, confidence: float = CONFIDENCE
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean; a single value is its own interval."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 1:
-        return float(values[0]), float(values[0])
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    """Interval of a mean over n seeds (sd: their sample sd, unused when n = 1):
+    var = sd^2/n + dev_var, Welch-Satterthwaite degrees of freedom (seeds: n - 1; the dev
+    variance: infinite), so the normal quantile when n = 1 or the seeds agree exactly."""
+    seed_var = sd**2 / n if n > 1 else 0.0
+    total = seed_var + (dev_var or 0.0)
+    if total == 0.0:
+        return mean, mean
+    tail = 1 - (1 - confidence) / 2
+    if seed_var == 0.0:
+        q = float(stats.norm.ppf(tail))
+    else:
+        df = total**2 / (seed_var**2 / (n - 1))
+        q = float(stats.t.ppf(tail, df))
+    half = q * math.sqrt(total)
+    return mean - half, mean + half
 
 
-def summarize(runs: pd.DataFrame, n_boot: int = N_BOOTSTRAP, base_seed: int = 0) -> pd.DataFrame:
-    """Per stage, cell, task and metric: n, mean, sd, 95% bootstrap interval and its seed."""
+def cell_interval(
+    metric: str, mean: float, sd: float, n: int, n_examples: float | None
+) -> tuple[float, float]:
+    """A cell's 95% interval of one metric on n_examples dev examples (None: seeds only),
+    clipped to the metric's range."""
+    low, high = mean_interval(mean, sd, n, dev_variance(metric, mean, n_examples))
+    bottom, top = METRIC_BOUNDS.get(metric, UNIT_BOUNDS)
+    return max(low, bottom), min(high, top)
+
+
+def dev_count(group: pd.DataFrame, task: str) -> float | None:
+    """The dev examples N of a cell's runs for a task (one dev set, so the runs agree; their
+    mean otherwise); None where no run recorded it."""
+    column = f"dev_examples_{task}"
+    if column not in group:
+        return None
+    counts = group[column].dropna().to_numpy(dtype=float)
+    return float(counts.mean()) if len(counts) else None
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per stage, cell, task and metric: n, mean, sd, dev examples and the 95% interval."""
     rows = []
     metric_columns = [c for c in runs.columns if c.split("_", 1)[0] in STAGES]
     for column in metric_columns:
         stage, task, metric = column.split("_", 2)
-        for cell, values in runs.groupby("cell", sort=True)[column]:
-            values = values.dropna().to_numpy(dtype=float)
-            if len(values) == 0:
+        for cell, group in runs.groupby("cell", sort=True):
+            group = group[group[column].notna()]
+            if group.empty:
                 continue
-            seed = key_seed(base_seed, stage, str(cell), task, metric)
-            low, high = bootstrap_interval(values, seed, n_boot)
+            values = group[column].to_numpy(dtype=float)
+            n, mean = len(values), float(values.mean())
+            sd = float(values.std(ddof=1)) if n > 1 else math.nan
+            count = dev_count(group, task)
+            low, high = cell_interval(metric, mean, sd, n, count)
             rows.append(
                 {
                     "stage": stage,
                     "cell": cell,
                     "task": task,
                     "metric": metric,
-                    "n": len(values),
-                    "mean": float(values.mean()),
-                    "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+                    "n": n,
+                    "mean": mean,
+                    "sd": sd,
+                    "dev_examples": math.nan if count is None else count,
                     "ci_low": low,
                     "ci_high": high,
-                    "bootstrap_seed": seed,
                 }
             )
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame["dev_examples"] = frame["dev_examples"].round().astype("Int64")
     return frame.sort_values(["stage", "cell", "task", "metric"]).reset_index(drop=True)
 
 
@@ -279,18 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-csv", required=True, help="one row per run")
     parser.add_argument("--summary-csv", required=True, help="per stage, cell, task, metric")
     parser.add_argument("--epochs-csv", required=True, help="per-epoch dev metrics, long")
-    parser.add_argument("--bootstrap", type=int, default=N_BOOTSTRAP, help="resamples")
-    parser.add_argument("--bootstrap-seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.bootstrap < 1:
-        parser.error("--bootstrap must be at least 1")
     try:
         runs, epochs = load_runs(args.runs)
     except MetricsError as error:
         log.error("%s", error)
         return 1
-    summary = summarize(runs, args.bootstrap, args.bootstrap_seed)
+    summary = summarize(runs)
     write_csv_atomic(runs, args.metrics_csv)
     write_csv_atomic(epochs, args.epochs_csv)
     write_csv_atomic(summary, args.summary_csv)

@@ -283,9 +283,9 @@ def page_notes(runs, summary, grid_tables: dict, context: tables.Context) -> lis
     max_n = int(summary["n"].max()) if len(summary) else 0
     if max_n <= 1:
         notes.append(
-            "One seed per cell: every table interval is the single run's value, so table flags "
-            "rest on one run each. The claims' intervals still count the dev sample, but not "
-            "the spread between seeds: every verdict is indicative."
+            "One seed per cell: the table intervals and the claims' intervals count the dev "
+            "sample only (F1 has no interval), not the spread between seeds, so table flags "
+            "rest on one run each and every verdict is indicative."
         )
     elif max_n < claims.MIN_SEEDS:
         notes.append(

@@ -169,7 +169,7 @@ class CellView:
     n: int = 0
     mean: float | None = None  # percent
     sd: float | None = None  # percent; None with one seed
-    low: float | None = None  # 95% bootstrap interval, percent
+    low: float | None = None  # 95% interval (seeds and dev sample, aggregate.py), percent
     high: float | None = None
     paper: float | None = None
     paper_bold: bool = False  # the paper prints it bold
