@@ -19,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import copy_workflow
+from tests.conftest import copy_workflow, save_tiny_bert
 from tests.slurm_cluster import (
     IN_CI,
     REPO_ROOT,
@@ -130,6 +130,11 @@ def test_paper_training_job_is_submitted_to_slurm_with_a_gpu(local_slurm, tmp_pa
     assert "config" not in overlay, "the overlay must keep the real profile's preset"
 
     workdir = copy_workflow(tmp_path)
+    # bert-base-uncased is fetched on the submitting node before any training job (issue 12):
+    # offline, a tiny model under that name in a local hub mirror stands in for the hub.
+    hub = tmp_path / "hub"
+    save_tiny_bert(hub / "bert-base-uncased")
+    env = {**snakemake_env(), "MTB_HUB_MIRROR": str(hub)}
     target = "results/runs/paper/sst-base/seed1/metrics.json"
     cmd = snakemake_cmd(
         "--cores", "4", "--profile", "slurm", "--profile", "tests/slurm-ci-gpu", "--verbose", target
@@ -137,9 +142,7 @@ def test_paper_training_job_is_submitted_to_slurm_with_a_gpu(local_slurm, tmp_pa
     log_path = workdir / "snakemake-gpu.out"
     job_id, sbatch_line = None, None
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, env=snakemake_env(), stdout=log, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 240
             while proc.poll() is None and time.monotonic() < deadline:
