@@ -5,6 +5,8 @@
 #   snakemake results/table9.tex             one table and only the runs it needs
 #   snakemake report                         results/<preset>/report.html
 #   snakemake cost                           training examples and compute hours, before any run
+#   snakemake --config ship_reference=True   ship the preset's runs and renders in reference/<preset>/
+#   snakemake --config runs_from=DIR         render from finished runs in DIR, training nothing
 # (profiles/default/ gives the local cores, so no command needs --cores.)
 #
 # Paths (<preset> is config["preset"]: presets never overwrite each other's runs or tables):
@@ -17,6 +19,8 @@
 #   results/<preset>/table1.tex .. table9.tex, report.html, plots/   what people read
 #   results/table<N>.tex                                     copy of the preset in force's table
 #   logs/<rule>/<preset>/...                                 one log per job
+#   reference/<preset>/runs/<cell>/seed<seed>/, PROVENANCE.json, and the CSVs, tables, report and
+#                      plots rendered from them              a reproduction shipped in the package
 
 
 from snakemake.utils import min_version, validate
@@ -43,6 +47,7 @@ rule all:
         f"{OUT}/metrics.csv",
         f"{OUT}/summary.csv",
         f"{OUT}/report.html",
+        SHIP_PROVENANCE,
 
 
 include: "rules/data.smk"
@@ -51,3 +56,4 @@ include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/report.smk"
 include: "rules/cost.smk"
+include: "rules/reference.smk"

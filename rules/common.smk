@@ -61,10 +61,22 @@ CPU_CELLS = [
     for cell in ALL_CELLS
     if TRAIN_JOBS[cell]["gpu"] == 0 and PRESET_CONFIG["resources"]["gpu"] > 0
 ]
-RUNS = layout.runs_dir(PRESET)
-# Everything derived from the runs (CSVs, tables, report), in the preset's own folder.
-OUT = layout.derived_dir(PRESET)
-PRESET_HINT = layout.preset_hint(PRESET)
+# Training writes the preset's runs (TRAINED); the aggregate, tables and report read RUNS and
+# write everything derived from them (CSVs, tables, report) into OUT: the preset's own folders,
+# or finished runs from `runs_from` (trained never) and, with `ship_reference`, reference/<preset>/.
+PATHS = layout.paths(PRESET, config["runs_from"], config["ship_reference"])
+TRAINED, RUNS, OUT = PATHS.trained, PATHS.runs, PATHS.derived
+if not PATHS.trains:
+    MISSING_RUNS = layout.missing_runs(PATHS.source, ALL_CELLS, SEEDS)
+    if MISSING_RUNS:
+        raise ValueError(
+            layout.missing_runs_message(
+                PATHS.source, MISSING_RUNS, len(ALL_CELLS) * len(SEEDS)
+            )
+        )
+PRESET_HINT = layout.preset_hint(PRESET) if PATHS.trains else None
+# Shipping adds reference/<preset>/PROVENANCE.json to the default target (rules/reference.smk).
+SHIP_PROVENANCE = [f"{OUT}/PROVENANCE.json"] if config["ship_reference"] else []
 if PRESET_HINT:
     print(PRESET_HINT, file=sys.stderr)
 DATA_DIR = grid.DATA_DIR

@@ -12,8 +12,8 @@ rule train_cell:
         ENCODER_PROVENANCE,
         tokens=cell_tokens,
     output:
-        metrics=f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json",
-        predictions=f"{RUNS}/{{cell}}/seed{{seed}}/predictions.csv",
+        metrics=f"{TRAINED}/{{cell}}/seed{{seed}}/metrics.json",
+        predictions=f"{TRAINED}/{{cell}}/seed{{seed}}/predictions.csv",
     log:
         f"logs/train_cell/{PRESET}/{{cell}}/seed{{seed}}.log",
     benchmark:

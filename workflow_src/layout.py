@@ -3,6 +3,14 @@
     results/runs/<preset>/<cell>/seed<k>/   one training run (metrics.json, predictions.csv)
     results/<preset>/                       everything derived from them: CSVs, tables, report
     results/tokens/<preset>/                the tokenizer and each task's tokenised splits
+    reference/<preset>/                     a finished reproduction shipped with the package:
+                                            runs/ (as above), its CSVs, tables, report and
+                                            PROVENANCE.json
+
+The renderers read runs from one folder (`Paths.runs`): the preset's own, trained where missing,
+or a folder of finished runs (`runs_from`, such as reference/cpu/runs), from which the tables
+and the report regenerate without training. `ship` writes the derived outputs into
+reference/<preset>/ beside a copy of the runs they come from.
 
 The rules take their paths from here; the Snakefile's header comment draws the whole tree.
 No torch: the DAG imports this.
@@ -10,9 +18,12 @@ No torch: the DAG imports this.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = "results"
+REFERENCE = "reference"
+FINISHED = "metrics.json"  # written last by a run: its presence marks the run finished
 
 
 def runs_dir(preset: str) -> str:
@@ -27,6 +38,64 @@ def derived_dir(preset: str) -> str:
     return f"{RESULTS}/{preset}"
 
 
+def reference_dir(preset: str) -> str:
+    return f"{REFERENCE}/{preset}"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders one invocation of the workflow uses."""
+
+    trained: str  # where training jobs write runs
+    runs: str  # where the aggregate, the tables and the report read them
+    derived: str  # where the CSVs, tables, plots and report go
+    ship_from: str | None  # runs copied into `runs` first (shipping), None = no copy
+
+    @property
+    def source(self) -> str:
+        """The folder whose runs everything comes from."""
+        return self.ship_from or self.runs
+
+    @property
+    def trains(self) -> bool:
+        """Whether missing runs are trained (else they are an error)."""
+        return self.source == self.trained
+
+
+def paths(preset: str, runs_from: str = "", ship: bool = False) -> Paths:
+    """The folders for `preset`, reading finished runs from `runs_from` ("" = the preset's own,
+    trained where missing) and, with `ship`, writing into reference/<preset>/."""
+    trained = runs_dir(preset)
+    source = runs_from.rstrip("/") or trained
+    if not ship:
+        return Paths(trained, source, derived_dir(preset), None)
+    shipped = f"{reference_dir(preset)}/runs"
+    return Paths(trained, shipped, reference_dir(preset), None if source == shipped else source)
+
+
+def missing_runs(folder: str | Path, cells, seeds, root: str | Path = ".") -> list[str]:
+    """`<cell>/seed<k>` of every run of `cells` x `seeds` without a metrics.json in `folder`."""
+    base = Path(root) / folder
+    return [
+        f"{cell}/seed{seed}"
+        for cell in cells
+        for seed in seeds
+        if not (base / cell / f"seed{seed}" / FINISHED).is_file()
+    ]
+
+
+def missing_runs_message(folder: str, missing: list[str], total: int) -> str:
+    shown = ", ".join(missing[:20]) + (
+        f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+    )
+    return (
+        f"config key 'runs_from': {folder}/ lacks {len(missing)} of the {total} finished runs "
+        f"that the preset's grid needs (<cell>/seed<k>/{FINISHED}): {shown}. Runs read from "
+        f"another folder are never trained; copy them there, or leave runs_from empty to train "
+        f"the preset's own runs."
+    )
+
+
 def presets_with_runs(root: str | Path = ".") -> list[str]:
     """Presets that have at least one finished run (a metrics.json) under `root`."""
     runs = Path(root) / RESULTS / "runs"
@@ -35,7 +104,7 @@ def presets_with_runs(root: str | Path = ".") -> list[str]:
     return sorted(
         preset.name
         for preset in runs.iterdir()
-        if preset.is_dir() and next(preset.glob("*/seed*/metrics.json"), None) is not None
+        if preset.is_dir() and next(preset.glob(f"*/seed*/{FINISHED}"), None) is not None
     )
 
 

@@ -1,0 +1,172 @@
+"""Shipping a reproduction (reference/<preset>/) and rendering it again without training."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
+from tests.fake_runs import write_fake_runs
+from workflow_src import reference
+
+PRESET = "tiny"
+SEEDS = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["presets"][PRESET]["seeds"]
+
+
+def finished_runs(root: Path, preset: str = PRESET) -> list[Path]:
+    """Fake finished runs (metrics.json and predictions.csv) under `root`/<preset>/."""
+    paths = write_fake_runs(root, preset, SEEDS)
+    for path in paths:  # older fake runs carry no predictions; a shipped run has both files
+        predictions = path.parent / "predictions.csv"
+        if not predictions.exists():
+            predictions.write_text("task,id,prediction,gold\n")
+    return paths
+
+
+def planned_rules(output: str) -> dict[str, int]:
+    block = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+
+
+def record(commit: str | None, cell: str = "sst-base", seed: int = 1) -> dict:
+    return {
+        "run": {"cell": cell, "seed": seed, "encoder": "embedded"},
+        "compute": {"device": "cpu", "gpu_name": None, "threads": 1, "wall_seconds": 1800.0},
+        "provenance": {"git_commit": commit},
+    }
+
+
+# ----------------------------------------------------------------------------- PROVENANCE.json
+
+
+def test_shipped_runs_must_share_one_known_training_commit():
+    assert reference.training_commit({"a": record("abc"), "b": record("abc")}) == "abc"
+    with pytest.raises(reference.ProvenanceError, match=r"abc: 1 runs, e\.g\. a; def: 1 runs"):
+        reference.training_commit({"a": record("abc"), "b": record("def")})
+    with pytest.raises(reference.ProvenanceError, match="unknown: 1 runs"):
+        reference.training_commit({"a": record(None)})
+
+
+def test_provenance_states_the_training_commit_machines_and_the_shipping_checkout():
+    records = {"a": record("abc", "sst-base", 1), "b": record("abc", "sts-base", 2)}
+    document = reference.provenance("cpu", records, REPO_ROOT)
+    training = document["training"]
+    assert (training["git_commit"], training["runs"], training["cells"]) == ("abc", 2, 2)
+    assert training["seeds"] == [1, 2] and training["compute_hours"] == 1.0
+    assert training["machines"] == [
+        {"device": "cpu", "gpu_name": None, "threads": 1, "precision": None, "runs": 2}
+    ]
+    assert re.fullmatch(r"[0-9a-f]{40}", document["rendered"]["git_commit"])
+    assert document["rendered"]["machine"]["cpu_cores"] >= 1
+    assert "runs_from=reference/cpu/runs" in document["render_again"]
+
+
+def test_provenance_command_refuses_runs_of_two_commits_and_writes_nothing(tmp_path):
+    paths = []
+    for name, commit in (("a", "abc"), ("b", "def")):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(record(commit)))
+        paths.append(str(path))
+    output = tmp_path / "PROVENANCE.json"
+    assert reference.main(["--preset", "cpu", "--runs", *paths, "--output", str(output)]) == 1
+    assert not output.exists()
+    assert reference.main(["--preset", "cpu", "--runs", paths[0], "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["training"]["git_commit"] == "abc"
+
+
+# ----------------------------------------------------------------------------- the DAG
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    return copy_workflow(tmp_path)
+
+
+def test_rendering_from_a_folder_of_finished_runs_plans_no_training(tree):
+    finished_runs(tree / "shipped")
+    result = run_snakemake(
+        "-n", "--config", f"preset={PRESET}", f"runs_from=shipped/{PRESET}", cwd=tree
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_rules(result.stdout) == {
+        "aggregate_metrics": 1,
+        "render_table": 9,
+        "render_report": 1,
+        "all": 1,
+        "total": 12,
+    }
+    assert f"shipped/{PRESET}/sst-base/seed1/metrics.json" in result.stdout
+    assert f"results/{PRESET}/report.html" in result.stdout  # the preset's usual derived folder
+
+
+def test_a_run_missing_from_the_folder_is_an_error_naming_it(tree):
+    paths = finished_runs(tree / "shipped")
+    gone = next(p for p in paths if p.parts[-3] == "sts-head-cosine")
+    gone.unlink()
+    result = run_snakemake(
+        "-n", "--config", f"preset={PRESET}", f"runs_from=shipped/{PRESET}", cwd=tree
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"shipped/{PRESET}/ lacks 1 of the 45 finished runs" in output
+    assert "sts-head-cosine/seed1" in output
+    assert "rule train_cell" not in output
+
+
+def test_shipping_copies_every_run_and_trains_only_the_missing_ones(tree):
+    data = run_snakemake("--cores", "1", "data/cs224n/PROVENANCE.json", cwd=tree)
+    assert data.returncode == 0, data.stderr[-3000:]  # else every run trains again after it
+    paths = finished_runs(tree / "results" / "runs")
+    paths[0].unlink()  # one run not finished yet: shipping trains it first
+    result = run_snakemake("-n", "--config", f"preset={PRESET}", "ship_reference=True", cwd=tree)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = planned_rules(result.stdout)
+    assert (counts["ship_run"], counts["train_cell"], counts["ship_provenance"]) == (45, 1, 1)
+    assert (
+        f"wildcards: cell={paths[0].parts[-3]}, seed=1" in result.stdout.split("rule train_cell")[1]
+    )
+    assert f"reference/{PRESET}/table9.tex" in result.stdout
+    assert f"reference/{PRESET}/PROVENANCE.json" in result.stdout
+    assert f"results/{PRESET}/" not in result.stdout
+
+
+def table_files(folder: Path) -> dict[str, bytes]:
+    """Every table and CSV rendered in `folder`, by name."""
+    return {
+        p.name: p.read_bytes() for p in sorted(folder.glob("*")) if p.suffix in {".tex", ".csv"}
+    }
+
+
+@pytest.mark.slow
+def test_shipped_tables_render_again_byte_for_byte_and_follow_an_edited_run(tree):
+    """Ship fake runs into reference/tiny/, render them again into results/tiny/ (no training,
+    same bytes); an edited shipped metrics.json then changes the tables that show its cell."""
+    finished_runs(tree / "results" / "runs")
+    shipped = run_snakemake("--config", f"preset={PRESET}", "ship_reference=True", cwd=tree)
+    assert shipped.returncode == 0, shipped.stderr[-3000:]
+    ref = tree / "reference" / PRESET
+    assert len(list((ref / "runs").glob("*/seed*/predictions.csv"))) == 45
+    assert json.loads((ref / "PROVENANCE.json").read_text())["training"]["runs"] == 45
+    assert 'href="runs/sst-base/seed1/metrics.json"' in (ref / "report.html").read_text()
+
+    render = ("--config", f"preset={PRESET}", f"runs_from=reference/{PRESET}/runs")
+    rendered = run_snakemake(*render, cwd=tree)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert not re.search(r"^\s*(?:local)?rule train_cell", rendered.stdout, re.MULTILINE)
+    shipped_tables = table_files(ref)
+    assert len(shipped_tables) >= 12  # nine tables, metrics, epochs, summary (and claims)
+    assert table_files(tree / "results" / PRESET) == shipped_tables
+
+    run = ref / "runs" / "sst-base" / "seed1" / "metrics.json"
+    metrics = json.loads(run.read_text())
+    metrics["best"]["sst"]["accuracy"] = 0.9123
+    run.write_text(json.dumps(metrics))
+    again = run_snakemake(*render, cwd=tree)
+    assert again.returncode == 0, again.stderr[-3000:]
+    table4 = (tree / "results" / PRESET / "table4.tex").read_text()
+    assert "91.23" in table4 and table4.encode() != shipped_tables["table4.tex"]
+    assert "91.23" not in shipped_tables["table4.tex"].decode()

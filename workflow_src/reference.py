@@ -1,0 +1,145 @@
+"""PROVENANCE.json of a shipped reproduction (reference/<preset>/): what it ran, and where.
+
+    python -m workflow_src.reference --preset cpu --runs reference/cpu/runs/*/seed*/metrics.json \
+        --output reference/cpu/PROVENANCE.json
+
+Written by the ship_provenance rule (`snakemake --config preset=<name> ship_reference=True`)
+beside the copied runs and the tables rendered from them. Shipped numbers must come from one
+commit of the training code, so runs from several commits (or from outside a git checkout) are
+refused here, naming each commit's runs. No torch: it reads metrics.json files only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from workflow_src.atomic import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+class ProvenanceError(ValueError):
+    """The runs cannot be shipped as one reproduction."""
+
+
+def training_commit(records: dict[str, dict]) -> str:
+    """The one git commit that every run (path -> metrics.json record) was trained at."""
+    by_commit: dict[str, list[str]] = {}
+    for path, record in records.items():
+        commit = (record.get("provenance") or {}).get("git_commit") or "unknown"
+        by_commit.setdefault(commit, []).append(path)
+    if len(by_commit) == 1 and "unknown" not in by_commit:
+        return next(iter(by_commit))
+    parts = "; ".join(
+        f"{commit}: {len(paths)} runs, e.g. {sorted(paths)[0]}"
+        for commit, paths in sorted(by_commit.items())
+    )
+    raise ProvenanceError(
+        f"shipped runs must come from one known commit of the training code, found {parts}. "
+        "Rerun the runs of the other commits (delete their folders) at one commit."
+    )
+
+
+def training_machines(records: dict[str, dict]) -> list[dict]:
+    """Each distinct machine the runs report (device, GPU, threads, precision), with its count."""
+    keys = ("device", "gpu_name", "threads", "precision")
+    counts = Counter(
+        tuple((key, (record.get("compute") or {}).get(key)) for key in keys)
+        for record in records.values()
+    )
+    return [{**dict(machine), "runs": n} for machine, n in sorted(counts.items(), key=str)]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform says."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def this_machine() -> dict:
+    return {
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def checkout_state(root: Path) -> dict:
+    """The commit the workflow is shipped from, and whether tracked files differ from it."""
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    # None: not a git checkout, so neither the commit nor edits can be told
+    return {"git_commit": commit, "tracked_files_edited": None if status is None else bool(status)}
+
+
+def provenance(preset: str, records: dict[str, dict], root: Path) -> dict:
+    runs = [record["run"] for record in records.values()]
+    return {
+        "preset": preset,
+        "training": {
+            "git_commit": training_commit(records),
+            "runs": len(runs),
+            "cells": len({run["cell"] for run in runs}),
+            "seeds": sorted({run["seed"] for run in runs}),
+            "encoders": sorted({str(run.get("encoder")) for run in runs}),
+            "machines": training_machines(records),
+            "compute_hours": sum(
+                (r.get("compute") or {}).get("wall_seconds") or 0 for r in records.values()
+            )
+            / 3600,
+        },
+        "rendered": {
+            **checkout_state(root),
+            "machine": this_machine(),
+            "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        },
+        "render_again": (
+            f"snakemake --config preset={preset} runs_from=reference/{preset}/runs"
+            f"  (tables, claims and report into results/{preset}/, no training)"
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--runs", nargs="+", required=True, help="every shipped metrics.json")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    records = {path: json.loads(Path(path).read_text()) for path in args.runs}
+    try:
+        document = provenance(args.preset, records, Path(__file__).resolve().parents[1])
+    except ProvenanceError as error:
+        log.error("%s", error)
+        return 1
+    write_text_atomic(args.output, json.dumps(document, indent=2) + "\n")
+    log.info("%d runs of preset %s -> %s", len(records), args.preset, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
