@@ -9,6 +9,7 @@ def finish_run(root, preset: str, cell: str = "sst-base") -> None:
     run = root / "results" / "runs" / preset / cell / "seed1"
     run.mkdir(parents=True)
     (run / "metrics.json").write_text("{}\n")
+    (run / "predictions.csv").write_text("task,id,prediction,gold\n")
 
 
 def test_each_preset_has_its_own_runs_and_derived_folders():
@@ -67,8 +68,13 @@ def test_shipping_copies_the_runs_into_the_reference_folder_and_renders_there():
 def test_missing_runs_names_each_unfinished_cell_and_seed(tmp_path):
     finish_run(tmp_path, "cpu", "sst-base")
     (tmp_path / "results/runs/cpu/sts-base/seed1").mkdir(parents=True)  # started, unfinished
+    finish_run(tmp_path, "cpu", "sst-head-cosine")
+    (tmp_path / "results/runs/cpu/sst-head-cosine/seed1/predictions.csv").unlink()
     folder = "results/runs/cpu"
-    missing = layout.missing_runs(folder, ["sst-base", "sts-base"], [1, 2], root=tmp_path)
+    cells = ["sst-base", "sts-base", "sst-head-cosine"]
+    missing = layout.missing_runs(folder, cells, [1], root=tmp_path)
+    assert missing == ["sts-base/seed1", "sst-head-cosine/seed1"]  # no predictions: not whole
+    missing = layout.missing_runs(folder, cells[:2], [1, 2], root=tmp_path)
     assert missing == ["sst-base/seed2", "sts-base/seed1", "sts-base/seed2"]
     message = layout.missing_runs_message(folder, missing, 4)
     assert "3 of the 4" in message and "sts-base/seed1" in message and folder in message

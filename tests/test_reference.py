@@ -19,12 +19,7 @@ SEEDS = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["presets"][PRESE
 
 def finished_runs(root: Path, preset: str = PRESET) -> list[Path]:
     """Fake finished runs (metrics.json and predictions.csv) under `root`/<preset>/."""
-    paths = write_fake_runs(root, preset, SEEDS)
-    for path in paths:  # older fake runs carry no predictions; a shipped run has both files
-        predictions = path.parent / "predictions.csv"
-        if not predictions.exists():
-            predictions.write_text("task,id,prediction,gold\n")
-    return paths
+    return write_fake_runs(root, preset, SEEDS)
 
 
 def planned_rules(output: str) -> dict[str, int]:
@@ -106,7 +101,7 @@ def test_rendering_from_a_folder_of_finished_runs_plans_no_training(tree):
 def test_a_run_missing_from_the_folder_is_an_error_naming_it(tree):
     paths = finished_runs(tree / "shipped")
     gone = next(p for p in paths if p.parts[-3] == "sts-head-cosine")
-    gone.unlink()
+    (gone.parent / "predictions.csv").unlink()  # a run copied without its predictions
     result = run_snakemake(
         "-n", "--config", f"preset={PRESET}", f"runs_from=shipped/{PRESET}", cwd=tree
     )
@@ -158,7 +153,7 @@ def test_shipped_tables_render_again_byte_for_byte_and_follow_an_edited_run(tree
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert not re.search(r"^\s*(?:local)?rule train_cell", rendered.stdout, re.MULTILINE)
     shipped_tables = table_files(ref)
-    assert len(shipped_tables) >= 12  # nine tables, metrics, epochs, summary (and claims)
+    assert len(shipped_tables) == 13  # nine tables; metrics, epochs, summary and claims CSVs
     assert table_files(tree / "results" / PRESET) == shipped_tables
 
     run = ref / "runs" / "sst-base" / "seed1" / "metrics.json"

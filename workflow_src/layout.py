@@ -24,6 +24,7 @@ from pathlib import Path
 RESULTS = "results"
 REFERENCE = "reference"
 FINISHED = "metrics.json"  # written last by a run: its presence marks the run finished
+RUN_FILES = ("predictions.csv", FINISHED)  # what a finished run holds and a shipped one keeps
 
 
 def runs_dir(preset: str) -> str:
@@ -74,13 +75,14 @@ def paths(preset: str, runs_from: str = "", ship: bool = False) -> Paths:
 
 
 def missing_runs(folder: str | Path, cells, seeds, root: str | Path = ".") -> list[str]:
-    """`<cell>/seed<k>` of every run of `cells` x `seeds` without a metrics.json in `folder`."""
+    """`<cell>/seed<k>` of every run of `cells` x `seeds` that lacks one of RUN_FILES in
+    `folder`."""
     base = Path(root) / folder
     return [
         f"{cell}/seed{seed}"
         for cell in cells
         for seed in seeds
-        if not (base / cell / f"seed{seed}" / FINISHED).is_file()
+        if not all((base / cell / f"seed{seed}" / name).is_file() for name in RUN_FILES)
     ]
 
 
@@ -90,7 +92,8 @@ def missing_runs_message(folder: str, missing: list[str], total: int) -> str:
     )
     return (
         f"config key 'runs_from': {folder}/ lacks {len(missing)} of the {total} finished runs "
-        f"that the preset's grid needs (<cell>/seed<k>/{FINISHED}): {shown}. Runs read from "
+        f"that the preset's grid needs (<cell>/seed<k>/ with {' and '.join(RUN_FILES)}): "
+        f"{shown}. Runs read from "
         f"another folder are never trained; copy them there, or leave runs_from empty to train "
         f"the preset's own runs."
     )
