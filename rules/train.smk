@@ -48,11 +48,12 @@ use rule train_cell as train_cell_cpu with:
 
 
 # CS224N submission files (the starter's six *-output.csv) of each multi-task cell, from its
-# first seed's best-epoch weights; a GPU job like training where the preset has GPUs.
+# first seed's best-epoch weights; a GPU job like training where the preset has GPUs. The
+# weights exist only where the run was trained (TRAINED; shipped runs keep no weights).
 #   snakemake submission   -> results/<preset>/submission/<cell>/
 rule write_submission:
     input:
-        metrics=f"{RUNS}/{{cell}}/seed{SEEDS[0]}/metrics.json",
+        metrics=f"{TRAINED}/{{cell}}/seed{SEEDS[0]}/metrics.json",
         test=rules.download_test_data.output[0],
         data=DATA_FILES,
         encoder=ENCODER_PROVENANCE,
