@@ -1,0 +1,119 @@
+"""Calibrate a CPU-scale regime against the paper's own regime on the embedded encoder.
+
+    python benchmarks/calibrate.py run --regime paper --cells sst-lr1e-4 sst-lr1e-6
+    python benchmarks/calibrate.py run --regime scaled --epoch-scale 0.1 --lr-scale 10 --cells sst-base
+    python benchmarks/calibrate.py show            # every finished calibration run, one line each
+
+A regime is the grid's cell settings (config.yaml) with the encoder set to the embedded
+all-MiniLM-L6-v2 on the CPU and full training and dev data:
+  paper   the paper's epochs (10/20/30), learning rates, batch 32, 128 tokens;
+  scaled  epochs x --epoch-scale (at least one) and learning rate x --lr-scale, --max-length,
+          --batch-size as given: the candidate rule for a CPU preset.
+Each run is one `python -m workflow_src.train` job (the real command of the workflow), written to
+benchmarks/runs/calibration/<regime-tag>/<cell>/seed<k>/; a finished run is not repeated.
+`show` prints per-epoch dev figures, the best epoch, train seconds per epoch, so a reader can see
+how well a scaled regime ranks and spaces the cells that the paper's regime trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workflow_src import grid  # noqa: E402 (needs the path above)
+
+RUNS = ROOT / "benchmarks" / "runs" / "calibration"
+PRIMARY = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
+
+
+def regime_tag(args) -> str:
+    if args.regime == "paper":
+        return "paper"
+    return (
+        f"scaled-e{args.epoch_scale:g}-lr{args.lr_scale:g}-len{args.max_length}-b{args.batch_size}"
+    )
+
+
+def regime_settings(args, cell: str) -> dict:
+    """The TrainConfig settings of `cell` under the chosen regime."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    paper = dict(config["presets"]["paper"])
+    paper.update(encoder="embedded", device="cpu", precision="bf16", threads=args.threads)
+    if args.regime == "scaled":
+        paper.update(
+            epoch_scale=args.epoch_scale, max_length=args.max_length, batch_size=args.batch_size
+        )
+    config["presets"]["calibration"] = paper
+    config["preset"] = "calibration"
+    settings = grid.cell_settings(config, cell)
+    if args.regime == "scaled":
+        settings["lr"] = float(f"{settings['lr'] * args.lr_scale:.3g}")  # 1e-5 x 10 = 1e-4 exactly
+    settings["data_dir"] = str(args.data_dir)
+    settings["dev_limit"] = args.dev_limit
+    return settings
+
+
+def run(args) -> None:
+    for cell in args.cells:
+        run_dir = RUNS / regime_tag(args) / cell / f"seed{args.seed}"
+        if (run_dir / "metrics.json").exists():
+            print(f"{run_dir}: finished, skipped", flush=True)
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        settings = regime_settings(args, cell)
+        print(f"{run_dir}: {json.dumps(settings)}", flush=True)
+        with open(run_dir / "train.log", "a") as log:
+            subprocess.run(
+                [sys.executable, "-m", "workflow_src.train", "--settings-json",
+                 json.dumps(settings), "--seed", str(args.seed), "--run-dir", str(run_dir)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True,
+            )  # fmt: skip
+
+
+def show(_args) -> None:
+    for metrics_file in sorted(RUNS.glob("*/*/seed*/metrics.json")):
+        metrics = json.loads(metrics_file.read_text())
+        task = metrics["run"]["tasks"][0]
+        key = PRIMARY[task]
+        curve = [epoch["dev"][task][key] for epoch in metrics["epochs"]]
+        settings = metrics["settings"]
+        per_epoch = metrics["compute"]["train_seconds"] / max(len(curve), 1)
+        best = max(range(len(curve)), key=lambda i: curve[i])
+        regime = metrics_file.parents[2].name
+        print(
+            f"{regime:34s} {metrics['run']['cell']:22s} seed{metrics['run']['seed']} "
+            f"lr={settings['lr']:.0e} epochs={len(curve):2d} {key}: "
+            + " ".join(f"{v:.3f}" for v in curve)
+            + f" | best {curve[best]:.3f} (epoch {best + 1}) | {per_epoch:.0f} s/epoch"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    go = sub.add_parser("run", help="train the given cells under one regime")
+    go.add_argument("--regime", choices=["paper", "scaled"], required=True)
+    go.add_argument("--cells", nargs="+", required=True)
+    go.add_argument("--seed", type=int, default=1)
+    go.add_argument("--threads", type=int, default=1)
+    go.add_argument("--epoch-scale", type=float, default=0.1)
+    go.add_argument("--lr-scale", type=float, default=1.0)
+    go.add_argument("--max-length", type=int, default=128)
+    go.add_argument("--batch-size", type=int, default=32)
+    go.add_argument("--dev-limit", type=int, default=None, help="dev rows per task (all)")
+    go.add_argument("--data-dir", type=Path, default=ROOT / "data" / "cs224n")
+    sub.add_parser("show", help="print every finished calibration run")
+    args = parser.parse_args()
+    run(args) if args.command == "run" else show(args)
+
+
+if __name__ == "__main__":
+    main()
