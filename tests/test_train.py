@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import save_tiny_bert
 from workflow_src import checkpoint, train
 from workflow_src.config import TrainConfig
 
@@ -30,24 +31,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     """A 2-layer, 32-wide random BERT with the embedded model's tokenizer, saved as a folder."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from workflow_src.model import resolve_encoder
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return str(save_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
 
 
 def tiny(encoder: str, data: Path, **overrides) -> TrainConfig:
