@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -258,11 +259,7 @@ def test_a_claim_needs_at_least_its_count_of_reproduced_comparisons():
     (result,) = claims.evaluate_runs([claim], out)
     assert [r.verdict for r in result.results] == ["reproduced", "inconclusive", "reproduced"]
     assert result.verdict == "reproduced"
-    swapped = (
-        comparison("sst", "sst-b", "sst-a"),
-        comparison("sst", "sst-b", "sst-c"),
-        comparison("quora", "quora-b", "quora-a"),
-    )
+    swapped = tuple(replace(c, left=c.right, right=c.left) for c in comparisons)
     reversed_claim = Claim("r", "text", "", (), swapped, at_least=2)
     (result,) = claims.evaluate_runs([reversed_claim], out)
     assert result.verdict == "contradicted"

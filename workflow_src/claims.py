@@ -112,7 +112,7 @@ class ComparisonResult:
     left: float  # point estimates (mean over seeds), percentage points
     right: float
     diff: float
-    low: float  # bootstrap interval of the difference
+    low: float  # 95% interval of the difference (dev examples and seeds)
     high: float
     n: int  # fewest seeds behind any term
     verdict: str
