@@ -28,6 +28,7 @@ from tests.slurm_cluster import (
     snakemake_cmd,
     snakemake_env,
     submitted_jobs,
+    wait_for,
 )
 from workflow_src import cost
 
@@ -111,6 +112,12 @@ def test_literal_profile_command_plans_the_paper_preset_with_one_gpu_per_trainin
         assert res["cpus_per_task"] == str(paper["bilstm_resources"]["cpus_per_task"])
 
 
+def accounted(job_id: str) -> tuple[str, list[dict]] | None:
+    """sacct's listing and rows of `job_id` once its requested TRES are recorded, else None."""
+    listing, rows = sacct([job_id])
+    return (listing, rows) if rows and rows[0]["ReqTRES"] else None
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_paper_training_job_is_submitted_to_slurm_with_a_gpu(local_slurm, tmp_path, capsys):  # noqa: F811
@@ -171,7 +178,9 @@ def test_paper_training_job_is_submitted_to_slurm_with_a_gpu(local_slurm, tmp_pa
             if job_id:
                 subprocess.run(["scancel", job_id], capture_output=True)
     assert job_id, log_path.read_text()[-4000:]
-    listing, rows = sacct([job_id])
+    # slurmdbd records a job cancelled while pending in two steps: first a placeholder row
+    # (JobName "allocation", no ReqTRES), seconds later the real one. Wait for the real one.
+    listing, rows = wait_for(lambda: accounted(job_id), timeout=60) or sacct([job_id])
     with capsys.disabled():
         print(f"\n--- paper-preset training job {job_id}: {sbatch_line.strip()}")
         print(listing, end="")
