@@ -49,6 +49,15 @@ def test_paper_preset_plans_three_seeds_per_cell_under_its_own_folder():
     assert "results/runs/paper/" in output and "results/runs/quick/" not in output
 
 
+def test_cpu_preset_plans_three_seeds_of_every_cell_on_the_embedded_encoder():
+    """Issue 11's evidence preset: 45 cells x 3 seeds, all on this machine's CPU."""
+    output = dry_run("--config", "preset=cpu")
+    counts = job_counts(output)
+    assert counts["train_cell"] == 45 * 3 and "fetch_encoder" not in counts
+    assert len(planned_cells(output)) == 45
+    assert "results/runs/cpu/" in output and "results/runs/quick/" not in output
+
+
 def test_paper_dry_run_shows_the_encoder_fetch_as_a_local_job_before_training():
     """Compute nodes without internet: bert-base-uncased is fetched once, on the submitting
     node, and every training job waits for it (its PROVENANCE.json is a training input)."""

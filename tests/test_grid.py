@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, SHARED
+from tests.conftest import REPO_ROOT, SHARED, SHARED_DATA
 from workflow_src import grid
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
@@ -83,6 +83,20 @@ def test_epochs_keep_their_ratio_at_every_preset():
             for cell in ("sst-base", "sst-epochs20", "sst-epochs30")
         ]
         assert epochs[1] == 2 * epochs[0] and epochs[2] == 3 * epochs[0], preset
+
+
+def test_cpu_preset_trains_full_sst_and_sts_and_quora_at_the_size_of_sst():
+    """Issue 11: full SST and STS train and dev sets, Quora train capped at SST train's size
+    (the paper's single-task sample; the multi-task cells get as many), >= 5,000 Quora dev
+    pairs, 3 seeds."""
+    preset = CONFIG["presets"]["cpu"]
+    rows = {
+        name: sum(1 for _ in (SHARED_DATA / name).open()) - 1  # minus the header
+        for name in ("ids-sst-train.csv", "ids-sst-dev.csv", "sts-train.csv", "sts-dev.csv")
+    }
+    assert preset["train_limit"] == rows["ids-sst-train.csv"] >= rows["sts-train.csv"]
+    assert preset["dev_limit"] >= max(rows["ids-sst-dev.csv"], rows["sts-dev.csv"], 5000)
+    assert preset["seeds"] == [1, 2, 3] and preset["encoder"] == "embedded"
 
 
 def test_only_single_task_quora_cells_downsample():
