@@ -106,13 +106,14 @@ rule render_report:
         "../envs/report.yaml"
     params:
         **CAVEAT_PARAMS,
+        pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
     shell:
         "python -m workflow_src.report --metrics-csv {input.metrics}"
         " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
         " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
         " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
-        " --claims-csv {output.claims} > {log} 2>&1"
+        " --claims-csv {output.claims} {params.pipeline_check} > {log} 2>&1"
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's

@@ -121,7 +121,9 @@ def test_report_renders_in_chromium_with_every_table_and_plot(built, tmp_path):
 def test_report_is_self_contained_with_notes_provenance_and_run_links(built):
     html = built.read_text()
     assert not re.search(r'<(img|link|script)[^>]+(src|href)="(?!data:)', html)
-    assert "all-MiniLM-L6-v2 was trained on sentence pairs" in html and "0.84" in html
+    assert "Quora and cosine-head STS numbers" in html and "0.84" in html
+    assert "compare cells with each other" in html
+    assert "This preset checks the pipeline" not in html  # the fixture's report is no check
     assert "Quora train was a stand-in" in html
     assert "torch" in html and "5.24.0" in html and "0123456789abcdef" in html
     links = re.findall(r'<a href="([^"#]+metrics\.json)">', html)
@@ -213,3 +215,23 @@ def test_snakemake_report_target_and_snakemakes_own_report(workflow):
     own = (workflow / "report.html").read_text()
     assert "Multi-Task Learning with BERT</em> (Naveen Kumar" in own
     assert 'at preset <tt class=\\"docutils literal\\">quick</tt>' in own
+
+
+def test_a_pipeline_check_preset_says_so_first_and_points_to_the_evidence():
+    summary = pd.DataFrame({"n": [1]})
+    runs = pd.DataFrame({"cell": ["sst-base"]})
+    context = report.tables.Context("quick", "embedded", (1,), epoch_scale=0.1)
+    notes = report.page_notes(runs, summary, {}, context, pipeline_check=True)
+    assert notes[0] == report.PIPELINE_CHECK_NOTE
+    assert "cpu preset" in notes[0] and "What the reproduction found" in notes[0]
+    assert report.PIPELINE_CHECK_NOTE not in report.page_notes(runs, summary, {}, context)
+
+
+@pytest.mark.parametrize(("preset", "is_check"), [("tiny", True), ("quick", True), ("cpu", False)])
+def test_the_report_rule_passes_the_presets_pipeline_check_flag(preset, is_check):
+    result = run_snakemake("report", "-n", "-p", "--forceall", "--config", f"preset={preset}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    command = next(
+        line for line in result.stdout.splitlines() if "python -m workflow_src.report" in line
+    )
+    assert ("--pipeline-check" in command) is is_check
