@@ -3,6 +3,7 @@
     python benchmarks/calibrate.py run --regime paper --cells sst-lr1e-4 sst-lr1e-6
     python benchmarks/calibrate.py run --regime scaled --epoch-scale 0.1 --lr-scale 10 --cells sst-base
     python benchmarks/calibrate.py show            # every finished calibration run, one line each
+    python benchmarks/calibrate.py show --runs benchmarks/calibration_runs   # the runs CALIBRATION.md reports
 
 A regime is the grid's cell settings (config.yaml) with the encoder set to the embedded
 all-MiniLM-L6-v2 on the CPU and full training and dev data:
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from workflow_src import grid  # noqa: E402 (needs the path above)
 
 RUNS = ROOT / "benchmarks" / "runs" / "calibration"
+SHIPPED = ROOT / "benchmarks" / "calibration_runs"  # the finished runs CALIBRATION.md reports
 PRIMARY = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
 
 
@@ -78,8 +80,8 @@ def run(args) -> None:
             )  # fmt: skip
 
 
-def show(_args) -> None:
-    for metrics_file in sorted(RUNS.glob("*/*/seed*/metrics.json")):
+def show(args) -> None:
+    for metrics_file in sorted(args.runs.glob("*/*/seed*/metrics.json")):
         metrics = json.loads(metrics_file.read_text())
         task = metrics["run"]["tasks"][0]
         key = PRIMARY[task]
@@ -110,7 +112,14 @@ def main() -> None:
     go.add_argument("--batch-size", type=int, default=32)
     go.add_argument("--dev-limit", type=int, default=None, help="dev rows per task (all)")
     go.add_argument("--data-dir", type=Path, default=ROOT / "data" / "cs224n")
-    sub.add_parser("show", help="print every finished calibration run")
+    view = sub.add_parser("show", help="print every finished calibration run")
+    view.add_argument(
+        "--runs",
+        type=Path,
+        default=RUNS,
+        help=f"calibration runs folder (default {RUNS.relative_to(ROOT)}; the runs this page "
+        f"reports are kept, metrics.json only, in {SHIPPED.relative_to(ROOT)})",
+    )
     args = parser.parse_args()
     run(args) if args.command == "run" else show(args)
 
