@@ -274,8 +274,8 @@ def table_views(grid: dict, summary, paper: dict, epochs, stage: str, epoch_scal
 
 
 PIPELINE_CHECK_NOTE = (
-    "This preset checks the pipeline: its runs train too little (a tenth of the paper's epochs "
-    "on a few hundred rows per task) to say anything for or against the paper. The evidence at "
+    "This preset checks the pipeline: its runs train too little (a tenth of the paper's epochs, "
+    "on small samples of each task) to say anything for or against the paper. The evidence at "
     "CPU scale is the cpu preset (full SST and STS data, 3 seeds, calibrated against the "
     "paper's regime in benchmarks/CALIBRATION.md): see the README, 'What the reproduction "
     "found'."
