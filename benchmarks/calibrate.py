@@ -5,13 +5,23 @@
     python benchmarks/calibrate.py show            # every finished calibration run, one line each
     python benchmarks/calibrate.py show --runs benchmarks/calibration_runs   # the runs CALIBRATION.md reports
 
+On a GPU machine without the embedded-encoder package or Snakemake (what issue 11's GPU part
+needs), carry the data and a bf16 copy of the encoder there (`benchmarks/gpu_carry.py`), then
+run the paper's regime on every cell, several jobs side by side on the one card:
+
+    python benchmarks/calibrate.py run --regime paper --cells all --device cuda --jobs 4 \
+        --threads 2 --encoder gpu-carry/encoder --data-dir gpu-carry/data --runs $OUT/runs \
+        --deadline-s 420
+
 A regime is the grid's cell settings (config.yaml) with the encoder set to the embedded
-all-MiniLM-L6-v2 on the CPU and full training and dev data:
+all-MiniLM-L6-v2 (or --encoder) on the CPU (or --device) and full training and dev data:
   paper   the paper's epochs (10/20/30), learning rates, batch 32, 128 tokens;
   scaled  epochs x --epoch-scale (at least one) and learning rate x --lr-scale, --max-length,
           --batch-size as given: the candidate rule for a CPU preset.
 Each run is one `python -m workflow_src.train` job (the real command of the workflow), written to
-benchmarks/runs/calibration/<regime-tag>/<cell>/seed<k>/; a finished run is not repeated.
+benchmarks/runs/calibration/<regime-tag>/<cell>/seed<k>/ (or under --runs); a finished run is
+not repeated. --jobs N keeps N jobs running at once; --deadline-s starts no job after that many
+seconds (running ones finish; a run killed before its end leaves no metrics.json).
 `show` prints per-epoch dev figures, the best epoch, train seconds per epoch, so a reader can see
 how well a scaled regime ranks and spaces the cells that the paper's regime trains.
 """
@@ -22,6 +32,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -48,7 +59,7 @@ def regime_settings(args, cell: str) -> dict:
     """The TrainConfig settings of `cell` under the chosen regime."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     paper = dict(config["presets"]["paper"])
-    paper.update(encoder="embedded", device="cpu", precision="bf16", threads=args.threads)
+    paper.update(encoder=args.encoder, device=args.device, precision="bf16", threads=args.threads)
     if args.regime == "scaled":
         paper.update(
             epoch_scale=args.epoch_scale, max_length=args.max_length, batch_size=args.batch_size
@@ -60,24 +71,64 @@ def regime_settings(args, cell: str) -> dict:
         settings["lr"] = float(f"{settings['lr'] * args.lr_scale:.3g}")  # 1e-5 x 10 = 1e-4 exactly
     settings["data_dir"] = str(args.data_dir)
     settings["dev_limit"] = args.dev_limit
+    settings["train_limit"] = args.train_limit
     return settings
 
 
+def chosen_cells(names: list[str]) -> list[str]:
+    """The cells to run: `all` is every cell of the grid, multi-task first (the longest)."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cells = grid.build_cells(config["grid"])
+    if names != ["all"]:
+        unknown = sorted(set(names) - set(cells))
+        if unknown:
+            raise SystemExit(f"unknown cells: {', '.join(unknown)}")
+        return names
+    return sorted(cells, key=lambda cell: -len(cells[cell].tasks))
+
+
+def start(args, cell: str) -> subprocess.Popen | None:
+    """Start `cell`'s training job in the background; None if it already finished."""
+    run_dir = args.runs / regime_tag(args) / cell / f"seed{args.seed}"
+    if (run_dir / "metrics.json").exists():
+        print(f"{run_dir}: finished, skipped", flush=True)
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = regime_settings(args, cell)
+    print(f"{run_dir}: {json.dumps(settings)}", flush=True)
+    with open(run_dir / "train.log", "a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workflow_src.train", "--settings-json",
+             json.dumps(settings), "--seed", str(args.seed), "--run-dir", str(run_dir)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
 def run(args) -> None:
-    for cell in args.cells:
-        run_dir = RUNS / regime_tag(args) / cell / f"seed{args.seed}"
-        if (run_dir / "metrics.json").exists():
-            print(f"{run_dir}: finished, skipped", flush=True)
-            continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        settings = regime_settings(args, cell)
-        print(f"{run_dir}: {json.dumps(settings)}", flush=True)
-        with open(run_dir / "train.log", "a") as log:
-            subprocess.run(
-                [sys.executable, "-m", "workflow_src.train", "--settings-json",
-                 json.dumps(settings), "--seed", str(args.seed), "--run-dir", str(run_dir)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True,
-            )  # fmt: skip
+    """Train the cells, --jobs at a time, starting none after --deadline-s."""
+    began = time.monotonic()
+    waiting, running, failed = chosen_cells(args.cells), {}, []
+    while waiting or running:
+        late = args.deadline_s is not None and time.monotonic() - began > args.deadline_s
+        while waiting and len(running) < args.jobs and not late:
+            cell = waiting.pop(0)
+            job = start(args, cell)
+            if job is not None:
+                running[cell] = job
+        if late and waiting:
+            print(f"deadline: {len(waiting)} cells not started: {' '.join(waiting)}", flush=True)
+            waiting = []
+        for cell, job in list(running.items()):
+            if job.poll() is not None:
+                del running[cell]
+                print(
+                    f"{cell}: exit {job.returncode} at {time.monotonic() - began:.0f} s", flush=True
+                )
+                if job.returncode != 0:
+                    failed.append(cell)
+        time.sleep(0.5)
+    if failed:
+        raise SystemExit(f"failed: {' '.join(failed)} (see their train.log)")
 
 
 def show(args) -> None:
@@ -103,7 +154,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     go = sub.add_parser("run", help="train the given cells under one regime")
     go.add_argument("--regime", choices=["paper", "scaled"], required=True)
-    go.add_argument("--cells", nargs="+", required=True)
+    go.add_argument("--cells", nargs="+", required=True, help="cell names, or all")
     go.add_argument("--seed", type=int, default=1)
     go.add_argument("--threads", type=int, default=1)
     go.add_argument("--epoch-scale", type=float, default=0.1)
@@ -111,6 +162,12 @@ def main() -> None:
     go.add_argument("--max-length", type=int, default=128)
     go.add_argument("--batch-size", type=int, default=32)
     go.add_argument("--dev-limit", type=int, default=None, help="dev rows per task (all)")
+    go.add_argument("--train-limit", type=int, default=None, help="train rows per task (all)")
+    go.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    go.add_argument("--encoder", default="embedded", help="embedded, or a local model folder")
+    go.add_argument("--jobs", type=int, default=1, help="training jobs at once")
+    go.add_argument("--deadline-s", type=float, default=None, help="start no job after this")
+    go.add_argument("--runs", type=Path, default=RUNS, help=f"default {RUNS.relative_to(ROOT)}")
     go.add_argument("--data-dir", type=Path, default=ROOT / "data" / "cs224n")
     view = sub.add_parser("show", help="print every finished calibration run")
     view.add_argument(

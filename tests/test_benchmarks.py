@@ -101,3 +101,55 @@ def test_throughput_benchmark_builds_the_projects_sst_config(tmp_path):
     cfg = bench.project_config(args, "bf16", 640, 64)
     assert (cfg.tasks, cfg.batch_size, cfg.threads, cfg.max_length) == (("sst",), 32, 2, 128)
     assert (cfg.precision, cfg.train_limit, cfg.epochs) == ("bf16", 640, 1)
+
+
+@pytest.fixture(scope="module")
+def calibrate():
+    return _load("calibrate")
+
+
+def test_calibration_cells_all_is_every_cell_multitask_first(calibrate, config):
+    from workflow_src import grid
+
+    cells = calibrate.chosen_cells(["all"])
+    assert sorted(cells) == sorted(grid.build_cells(config["grid"]))
+    assert set(cells[:2]) == {"multitask-additive", "multitask-smart"}  # the longest start first
+    assert calibrate.chosen_cells(["sst-base"]) == ["sst-base"]
+    with pytest.raises(SystemExit, match="unknown cells: sst-bogus"):
+        calibrate.chosen_cells(["sst-base", "sst-bogus"])
+
+
+def test_the_paper_regime_on_a_gpu_trains_the_carried_encoder_at_the_papers_settings(calibrate):
+    """What a GPU session runs: the paper's epochs, learning rate and batch, on the card, from
+    the carried encoder folder and data; the BiLSTM cells stay on the CPU as in the paper preset."""
+    args = calibrate.argparse.Namespace(
+        regime="paper", encoder="gpu-carry/encoder", device="cuda", threads=2,
+        data_dir="gpu-carry/data", dev_limit=None, train_limit=None,
+    )  # fmt: skip
+    settings = calibrate.regime_settings(args, "sst-lr1e-4")
+    assert (settings["epochs"], settings["lr"], settings["batch_size"]) == (10, 1e-4, 32)
+    assert (settings["device"], settings["encoder"]) == ("cuda", "gpu-carry/encoder")
+    assert settings["data_dir"] == "gpu-carry/data" and settings["train_limit"] is None
+    assert calibrate.regime_settings(args, "sst-bilstm")["device"] == "cpu"
+
+
+def test_the_carried_encoder_is_stored_in_bf16_and_loads_in_fp32(tmp_path):
+    """transformers loads a folder in the dtype its config names: the carry keeps float32
+    there, so a GPU run trains fp32 weights under autocast exactly as the workflow does."""
+    import torch
+    from safetensors import safe_open
+
+    from workflow_src.model import load_transformer
+
+    carry = _load("gpu_carry")
+    carry.carry_encoder(tmp_path / "encoder")
+    with safe_open(tmp_path / "encoder" / "model.safetensors", "pt") as stored:
+        assert stored.get_tensor(next(iter(stored.keys()))).dtype == torch.bfloat16
+    assert next(load_transformer(str(tmp_path / "encoder")).parameters()).dtype == torch.float32
+
+
+def test_carrying_data_without_the_verified_files_names_them_and_the_remedy(tmp_path):
+    carry = _load("gpu_carry")
+    (tmp_path / "ids-sst-train.csv").write_text("id\tsentence\tsentiment\n")
+    with pytest.raises(SystemExit, match=r"lacks ids-sst-dev\.csv.*snakemake --cores 1"):
+        carry.carry_data(tmp_path, tmp_path / "out")
