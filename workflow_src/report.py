@@ -85,9 +85,9 @@ def bar_plot(view: TableView) -> bytes:
     """Reproduced means with 95% interval error bars per row and column; the paper as diamonds."""
     labels = [label for label, _ in view.rows]
     width = 0.8 / len(view.columns)
-    figure, axis = plt.subplots(
-        figsize=(max(4.8, 1.6 + 1.5 * len(labels)), 3.2), layout="constrained"
-    )
+    # Wide enough for every bar (a user's grid may put dozens of columns in one table).
+    inches = max(4.8, 1.6 + max(1.5, 0.12 * len(view.columns)) * len(labels))
+    figure, axis = plt.subplots(figsize=(inches, 3.2), layout="constrained")
     for j, column in enumerate(view.columns):
         xs = [i + (j - (len(view.columns) - 1) / 2) * width for i in range(len(labels))]
         cells = [line[j] for _, line in view.rows]
@@ -111,12 +111,12 @@ def bar_plot(view: TableView) -> bytes:
     axis.set_xticks(range(len(labels)), [label.replace(" ", "\n", 1) for label in labels])
     axis.set_ylabel("percent")
     axis.spines[["top", "right"]].set_visible(False)
-    axis.legend(
+    # Above the axes, outside them: the constrained layout makes room for as many rows as needed.
+    figure.legend(
         fontsize=7,
         frameon=False,
-        ncols=min(5, len(view.columns) + 1),
-        loc="upper left",
-        bbox_to_anchor=(0, 1.22),
+        ncols=max(1, min(len(view.columns) + 1, int(inches / 1.2))),
+        loc="outside upper left",
     )
     return png(figure)
 
