@@ -132,18 +132,18 @@ def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
         squeeze=False,
         layout="constrained",
     )
+    shown = epochs[epochs["cell"].isin({cell for row in table.rows for cell in row.cells})]
+    curves = {  # (cell, task, metric) -> mean, min, max over seeds by epoch; grouped once
+        key: frame.groupby("epoch")["value"].agg(["mean", "min", "max"]) * 100
+        for key, frame in shown.groupby(["cell", "task", "metric"])
+    }
     drawn = False
     for axis, row in zip(axes[0], table.rows, strict=True):
         metric = PRIMARY_METRIC[row.task]
         for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
-            points = epochs[
-                (epochs["cell"] == cell)
-                & (epochs["task"] == row.task)
-                & (epochs["metric"] == metric)
-            ]
-            if points.empty:
+            by_epoch = curves.get((cell, row.task, metric))
+            if by_epoch is None:
                 continue
-            by_epoch = points.groupby("epoch")["value"].agg(["mean", "min", "max"]) * 100
             color = COLORS[j % len(COLORS)]
             axis.plot(by_epoch.index, by_epoch["mean"], marker="o", ms=3, color=color, label=column)
             axis.fill_between(
@@ -155,10 +155,20 @@ def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
         axis.spines[["top", "right"]].set_visible(False)
         axis.xaxis.get_major_locator().set_params(integer=True)
     axes[0][0].set_ylabel("dev, percent")
-    axes[0][0].legend(fontsize=7, frameon=False)
     if not drawn:
         plt.close(figure)
         return None
+    legend = {}  # label -> line, over every panel (a column may lack runs in the first)
+    for axis in axes[0]:
+        legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
+    figure.legend(
+        list(legend.values()),
+        list(legend),
+        fontsize=7,
+        frameon=False,
+        ncols=max(1, min(len(legend), int(3.2 * len(table.rows) / 1.2))),
+        loc="outside upper left",
+    )
     return png(figure)
 
 
