@@ -294,10 +294,10 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per stage, cell, task and metric: n, mean, sd, dev examples and the 95% interval."""
     rows = []
     metric_columns = [c for c in runs.columns if c.split("_", 1)[0] in STAGES]
-    for column in metric_columns:
-        stage, task, metric = column.split("_", 2)
-        for cell, group in runs.groupby("cell", sort=True):
-            group = group[group[column].notna()]
+    for cell, runs_of_cell in runs.groupby("cell", sort=True):  # split once, not per column
+        for column in metric_columns:
+            stage, task, metric = column.split("_", 2)
+            group = runs_of_cell[runs_of_cell[column].notna()]
             if group.empty:
                 continue
             values = group[column].to_numpy(dtype=float)
