@@ -81,11 +81,24 @@ def png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def legend_above(figure, inches: float, handles: list, labels: list) -> None:
+    """One legend above the axes, outside them (the constrained layout makes room for it), in as
+    many columns as the figure's width in inches holds: a user's grid may bring dozens."""
+    figure.legend(
+        handles,
+        labels,
+        fontsize=7,
+        frameon=False,
+        ncols=max(1, min(len(labels), int(inches / 1.2))),
+        loc="outside upper left",
+    )
+
+
 def bar_plot(view: TableView) -> bytes:
     """Reproduced means with 95% interval error bars per row and column; the paper as diamonds."""
     labels = [label for label, _ in view.rows]
     width = 0.8 / len(view.columns)
-    # Wide enough for every bar (a user's grid may put dozens of columns in one table).
+    # Wide enough for every bar (a user's grid may put dozens of columns in one table)
     inches = max(4.8, 1.6 + max(1.5, 0.12 * len(view.columns)) * len(labels))
     figure, axis = plt.subplots(figsize=(inches, 3.2), layout="constrained")
     for j, column in enumerate(view.columns):
@@ -111,13 +124,7 @@ def bar_plot(view: TableView) -> bytes:
     axis.set_xticks(range(len(labels)), [label.replace(" ", "\n", 1) for label in labels])
     axis.set_ylabel("percent")
     axis.spines[["top", "right"]].set_visible(False)
-    # Above the axes, outside them: the constrained layout makes room for as many rows as needed.
-    figure.legend(
-        fontsize=7,
-        frameon=False,
-        ncols=max(1, min(len(view.columns) + 1, int(inches / 1.2))),
-        loc="outside upper left",
-    )
+    legend_above(figure, inches, *axis.get_legend_handles_labels())
     return png(figure)
 
 
@@ -125,10 +132,11 @@ def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
     """Per-epoch dev metric (mean over seeds, min-max band) of each column, one panel per row."""
     if epochs.empty:
         return None
+    inches = 3.2 * len(table.rows)
     figure, axes = plt.subplots(
         1,
         len(table.rows),
-        figsize=(3.2 * len(table.rows), 2.6),
+        figsize=(inches, 2.6),
         squeeze=False,
         layout="constrained",
     )
@@ -161,14 +169,7 @@ def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
     legend = {}  # label -> line, over every panel (a column may lack runs in the first)
     for axis in axes[0]:
         legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
-    figure.legend(
-        list(legend.values()),
-        list(legend),
-        fontsize=7,
-        frameon=False,
-        ncols=max(1, min(len(legend), int(3.2 * len(table.rows) / 1.2))),
-        loc="outside upper left",
-    )
+    legend_above(figure, inches, list(legend.values()), list(legend))
     return png(figure)
 
 
