@@ -210,12 +210,13 @@ def main(argv=None) -> int:
             cmd += ["--settings-json", json.dumps(settings), "--seed", str(args.seed)]
             cmd += ["--run-dir", str(Path(tmp) / "run")]
             if args.tokens_dir:
+                from workflow_src.layout import tokens_file
                 from workflow_src.tokens import encoding
 
                 joint = settings.get("pair_encoding") == "joint"
+                folder = args.tokens_dir.resolve()
                 cmd += ["--tokens"] + [
-                    f"{t}={args.tokens_dir.resolve()}/{t}-{encoding(t, joint)}.npz"
-                    for t in settings["tasks"]
+                    f"{t}={tokens_file(folder, t, encoding(t, joint))}" for t in settings["tasks"]
                 ]
             fork = time.time()
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

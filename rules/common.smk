@@ -48,7 +48,9 @@ CELL_SETTINGS = {cell: json.dumps(SETTINGS[cell], sort_keys=True) for cell in AL
 TOKENS = layout.tokens_dir(PRESET)
 CELL_TOKENS = {
     cell: {
-        task: f"{TOKENS}/{task}-{tokens.encoding(task, s['pair_encoding'] == 'joint')}.npz"
+        task: layout.tokens_file(
+            TOKENS, task, tokens.encoding(task, s["pair_encoding"] == "joint")
+        )
         for task in s["tasks"]
     }
     for cell, s in SETTINGS.items()

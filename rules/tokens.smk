@@ -30,7 +30,7 @@ rule tokenize_split:
         data=lambda wildcards: task_data_files(wildcards.task),
         tokenizer=f"{TOKENS}/tokenizer",
     output:
-        f"{TOKENS}/{{task}}-{{encoding}}.npz",
+        layout.tokens_file(TOKENS, "{task}", "{encoding}"),
     log:
         f"logs/tokenize_split/{PRESET}/{{task}}-{{encoding}}.log",
     wildcard_constraints:

@@ -35,6 +35,12 @@ def tokens_dir(preset: str) -> str:
     return f"{RESULTS}/tokens/{preset}"
 
 
+def tokens_file(folder: str | Path, task: str, encoding: str) -> str:
+    """One task's tokenised splits in a tokens folder (`encoding`: tokens.encoding's value, or
+    a wildcard in a rule's output pattern)."""
+    return f"{folder}/{task}-{encoding}.npz"
+
+
 def derived_dir(preset: str) -> str:
     return f"{RESULTS}/{preset}"
 
