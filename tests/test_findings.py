@@ -1,0 +1,116 @@
+"""The README's findings table from a claims.csv, and the README's blocks against theirs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from workflow_src import claims, findings
+from workflow_src.grid import build_tables
+
+CLAIMS_YAML = REPO_ROOT / "report" / "claims.yaml"
+README = REPO_ROOT / "README.md"
+
+
+def claims_csv_frame(seeds: int = 3) -> pd.DataFrame:
+    """A claims.csv frame: the paper's own numbers through claims_frame, with intervals
+    widened around each point and `seeds` seeds."""
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
+    paper = yaml.safe_load((REPO_ROOT / "report" / "paper_results.yaml").read_text())
+    results = claims.evaluate_on_paper(
+        claims.load_claims(CLAIMS_YAML), build_tables(config["grid"]), paper
+    )
+    frame = claims.claims_frame(results)
+    frame["ci_low"] = frame.difference - 1.25
+    frame["ci_high"] = frame.difference + 1.25
+    frame["seeds"] = seeds
+    return frame
+
+
+def test_one_row_per_claim_in_claims_yaml_order_with_each_interval():
+    frame = claims_csv_frame()
+    table = findings.render(frame, CLAIMS_YAML)
+    rows = table.splitlines()[2:]
+    claim_list = [c for c in claims.load_claims(CLAIMS_YAML) if c.id in set(frame.claim)]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows] == [c.text for c in claim_list]
+    first = frame[frame.claim == "lr-1e-6-worst"].iloc[0]
+    row = next(r for r in rows if r.startswith("| A learning rate of 1e-6 is the worst"))
+    assert (
+        f"`sst-lr1e-6 < sst-base`: {first.difference:+.1f} "
+        f"[{first.difference - 1.25:+.1f}, {first.difference + 1.25:+.1f}], {first.verdict}"
+    ) in row
+    assert row.count("<br>") == len(frame[frame.claim == "lr-1e-6-worst"]) - 1
+    assert row.endswith(f"| **{first.claim_verdict}** |")
+
+
+def test_labels_drop_a_zero_margin_and_escape_the_pipes_of_a_table():
+    assert findings.comparison_label("sts-base:sts > sts-lr1e-4:sts + 0", "sts") == (
+        "sts-base > sts-lr1e-4"
+    )
+    assert findings.comparison_label("|sst-dropout0.1:sst - sst-base:sst| <= 2.5", "sst") == (
+        "\\|sst-dropout0.1 - sst-base\\| <= 2.5"
+    )
+    assert findings.comparison_label("sst-finetune-none:sst < sst-base:sst - 5", "sst") == (
+        "sst-finetune-none < sst-base - 5"
+    )
+    for row in findings.render(claims_csv_frame(), CLAIMS_YAML).splitlines():
+        assert row.replace("\\|", "").count("|") == 4, row
+
+
+def test_a_claim_on_fewer_than_three_seeds_is_labelled_indicative():
+    table = findings.render(claims_csv_frame(seeds=1), CLAIMS_YAML)
+    assert "(indicative: 1 seed) |" in table
+    assert "**" not in table
+
+
+def test_a_comparison_without_runs_says_what_is_missing():
+    frame = claims_csv_frame()
+    frame.loc[0, ["difference", "ci_low", "ci_high"]] = float("nan")
+    frame.loc[0, "test"] = "missing: sst-dropout0.1:sst"
+    assert ": missing: sst-dropout0.1:sst" in findings.render(frame, CLAIMS_YAML)
+
+
+def test_a_claim_unknown_to_claims_yaml_is_refused_by_name():
+    frame = claims_csv_frame()
+    frame.loc[0, "claim"] = "made-up-claim"
+    with pytest.raises(findings.FindingsError, match="made-up-claim"):
+        findings.render(frame, CLAIMS_YAML)
+
+
+def test_another_csv_is_refused_naming_its_missing_columns(tmp_path):
+    path = tmp_path / "summary.csv"
+    path.write_text("cell,seed\nsst-base,1\n")
+    with pytest.raises(findings.FindingsError, match=r"summary.csv: not a claims.csv.*verdict"):
+        findings.read_claims_csv(path)
+
+
+def test_update_rewrites_only_the_block_from_the_csv_it_names(tmp_path):
+    claims_csv_frame().to_csv(tmp_path / "claims.csv", index=False)
+    before, after = "# Title\n\nIntro.\n\n", "\nAfter the block.\n"
+    document = f"{before}<!-- findings: claims.csv -->\nstale table\n<!-- /findings -->{after}"
+    (tmp_path / "README.md").write_text(document)
+    assert (
+        findings.main(["--update", str(tmp_path / "README.md"), "--claims", str(CLAIMS_YAML)]) == 0
+    )
+    updated = (tmp_path / "README.md").read_text()
+    table = findings.render(claims_csv_frame(), CLAIMS_YAML)
+    assert updated == f"{before}<!-- findings: claims.csv -->\n{table}<!-- /findings -->{after}"
+    assert findings.update(updated, tmp_path, CLAIMS_YAML) == updated  # a second pass: no change
+
+
+def test_update_without_a_block_is_an_error(tmp_path, capsys):
+    (tmp_path / "notes.md").write_text("# Notes\n")
+    assert findings.main(["--update", str(tmp_path / "notes.md")]) == 1
+    assert "no '<!-- findings: PATH -->'" in capsys.readouterr().err
+
+
+def test_the_readme_findings_agree_with_the_claims_csv_they_name():
+    text = README.read_text()
+    if not findings.BLOCK.search(text):
+        pytest.skip("README.md has no findings block (no reproduction shipped yet)")
+    assert findings.update(text, README.parent, CLAIMS_YAML) == text, (
+        "README.md's findings differ from the shipped claims.csv: "
+        "run `python -m workflow_src.findings --update README.md`"
+    )

@@ -1,0 +1,134 @@
+"""The README's findings table, written from a shipped claims.csv.
+
+    python -m workflow_src.findings reference/cpu/claims.csv    print the table
+    python -m workflow_src.findings --update README.md          rewrite the README's blocks
+
+One row per claim of report/claims.yaml, in its order: the paper's finding in words, each
+comparison's difference in percentage points with its 95% interval (dev sample and seeds, as
+workflow_src.claims computes it) and the comparison's verdict, then the claim's verdict. With
+`--update`, the table replaces what stands between the file's two markers
+
+    <!-- findings: reference/cpu/claims.csv -->
+    <!-- /findings -->
+
+and tests/test_findings.py checks that every such block in README.md is what this module
+writes from the claims.csv it names, so the README cannot drift from the shipped runs.
+No torch: it reads CSV and YAML only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from workflow_src.atomic import write_text_atomic
+from workflow_src.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
+
+BLOCK = re.compile(
+    r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",
+    re.DOTALL,
+)
+HEADER = (
+    "| the paper's finding | comparisons: difference in points [95% interval], verdict | claim |\n"
+    "|---|---|---|\n"
+)
+
+
+class FindingsError(ValueError):
+    """A claims.csv or a README block that cannot be rendered."""
+
+
+def read_claims_csv(path: str | Path) -> pd.DataFrame:
+    """claims.csv as workflow_src.claims writes it; another file is refused, naming it."""
+    frame = pd.read_csv(path)
+    missing = [column for column in CSV_COLUMNS if column not in frame.columns]
+    if missing:
+        raise FindingsError(f"{path}: not a claims.csv (missing columns {missing})")
+    return frame
+
+
+def comparison_label(comparison: str, task: str) -> str:
+    """`sst-base:sst > sst-lr1e-4:sst + 0` -> `sst-base > sst-lr1e-4`; the pipes of an
+    absolute value escaped, since a markdown table would read them as column breaks."""
+    label = re.sub(r" [+-] 0$", "", comparison.replace(f":{task}", ""))
+    return label.replace("|", "\\|")
+
+
+def comparison_cell(row) -> str:
+    if pd.isna(row.difference):
+        return f"`{comparison_label(row.comparison, row.task)}`: {row.test or 'no runs'}"
+    return (
+        f"`{comparison_label(row.comparison, row.task)}`: {row.difference:+.1f} "
+        f"[{row.ci_low:+.1f}, {row.ci_high:+.1f}], {row.verdict}"
+    )
+
+
+def claim_verdict(rows: pd.DataFrame) -> str:
+    verdict = str(rows.claim_verdict.iloc[0])
+    seeds = int(rows.seeds.min())
+    if seeds < MIN_SEEDS:
+        return f"{verdict} (indicative: {seeds} seed{'s' if seeds != 1 else ''})"
+    return f"**{verdict}**"
+
+
+def render(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
+    """The markdown table, one row per claim of `claims_yaml` that the CSV holds."""
+    claims = {claim.id: claim for claim in load_claims(claims_yaml)}
+    unknown = sorted(set(frame.claim) - set(claims))
+    if unknown:
+        raise FindingsError(f"claims.csv names claims that {claims_yaml} lacks: {unknown}")
+    lines = []
+    for claim_id, claim in claims.items():
+        rows = frame[frame.claim == claim_id]
+        if rows.empty:
+            continue
+        comparisons = "<br>".join(comparison_cell(row) for row in rows.itertuples())
+        lines.append(f"| {claim.text} | {comparisons} | {claim_verdict(rows)} |\n")
+    return HEADER + "".join(lines)
+
+
+def update(document: str, root: Path, claims_yaml: str | Path) -> str:
+    """`document` with every findings block rewritten from the claims.csv it names."""
+
+    def rewrite(match: re.Match) -> str:
+        frame = read_claims_csv(root / match["path"])
+        return match["open"] + render(frame, claims_yaml) + match["close"]
+
+    updated, blocks = BLOCK.subn(rewrite, document)
+    if not blocks:
+        raise FindingsError("no '<!-- findings: PATH -->' ... '<!-- /findings -->' block found")
+    return updated
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "claims_csv", nargs="?", help="print the table of this claims.csv (reference/<preset>/)"
+    )
+    parser.add_argument(
+        "--update",
+        metavar="MARKDOWN",
+        help="instead, rewrite each findings block of this file from the claims.csv it names",
+    )
+    parser.add_argument("--claims", default="report/claims.yaml", help="claims.yaml")
+    args = parser.parse_args(argv)
+    if (args.claims_csv is None) == (args.update is None):
+        parser.error("give either a claims.csv or --update MARKDOWN")
+    try:
+        if args.update:
+            path = Path(args.update)
+            write_text_atomic(path, update(path.read_text(), path.parent, args.claims))
+        else:
+            sys.stdout.write(render(read_claims_csv(args.claims_csv), args.claims))
+    except (FindingsError, OSError) as error:
+        print(f"findings: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
