@@ -100,6 +100,12 @@ rule render_report:
             category="Data",
             labels={"file": "claims.csv"},
         ),
+        floors=report(
+            f"{OUT}/floors.csv",
+            caption="../report/captions/floors.rst",
+            category="Data",
+            labels={"file": "floors.csv"},
+        ),
     log:
         f"logs/render_report/{PRESET}.log",
     conda:
@@ -113,7 +119,8 @@ rule render_report:
         " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
         " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
-        " --claims-csv {output.claims} {params.pipeline_check} > {log} 2>&1"
+        " --claims-csv {output.claims} --floors-csv {output.floors} {params.pipeline_check}"
+        " > {log} 2>&1"
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's

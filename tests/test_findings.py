@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from workflow_src import claims, findings
+from workflow_src import claims, findings, floors
 from workflow_src.grid import build_tables
 
 CLAIMS_YAML = REPO_ROOT / "report" / "claims.yaml"
@@ -113,4 +113,53 @@ def test_the_readme_findings_agree_with_the_claims_csv_they_name():
     assert findings.update(text, README.parent, CLAIMS_YAML) == text, (
         "README.md's findings differ from the shipped claims.csv: "
         "run `python -m workflow_src.findings --update README.md`"
+    )
+
+
+def floors_rows(verdicts: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """A floors.csv frame: (cell, floor) -> verdict, with made-up numbers."""
+    rows = [
+        {
+            "cell": cell,
+            "task": cell.split("-")[0],
+            "floor": floor,
+            "value": 45.0,
+            "floor_value": 30.0,
+            "difference": 15.0,
+            "ci_low": 10.0,
+            "ci_high": 20.0,
+            "seeds": 3,
+            "verdict": verdict,
+            "expected_to_fail": cell in floors.EXPECTED_TO_FAIL,
+        }
+        for (cell, floor), verdict in verdicts.items()
+    ]
+    return pd.DataFrame(rows, columns=floors.COLUMNS)
+
+
+def test_floors_say_all_clear_in_one_sentence_or_list_every_row_that_does_not(tmp_path):
+    cleared = floors_rows(
+        {("sst-base", "sst-bilstm"): "clears", ("sst-base", "majority class"): "clears"}
+    )
+    assert findings.render_floors(cleared) == (
+        "All 1 single-task BERT cells that should train clear both floors.\n"
+    )
+    mixed = floors_rows(
+        {
+            ("sst-base", "sst-bilstm"): "clears",
+            ("sst-lr1e-6", "majority class"): "unclear",
+            ("sst-finetune-none", "majority class"): "below",
+        }
+    )
+    text = findings.render_floors(mixed)
+    assert text.startswith("1 of the 2 single-task BERT cells that should train do not clear")
+    assert (
+        "| `sst-lr1e-6` | majority class | 45.0 | 30.0 | +15.0 [+10.0, +20.0] | unclear |" in text
+    )
+    assert "| `sst-finetune-none` (expected to fail) | majority class |" in text
+    assert "sst-base" not in text.split("\n\n")[1]  # a cleared row is not listed
+    mixed.to_csv(tmp_path / "floors.csv", index=False)
+    document = "<!-- findings: floors.csv -->\n<!-- /findings -->\n"
+    assert findings.update(document, tmp_path, CLAIMS_YAML) == (
+        f"<!-- findings: floors.csv -->\n{text}<!-- /findings -->\n"
     )

@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
-from workflow_src import aggregate, claims, report
+from workflow_src import aggregate, claims, floors, report
 from workflow_src.grid import build_cells, build_tables
 
 SCRIPT_TEXT = "Attack <script>document.title='pwned'</script> stays text"
@@ -62,7 +62,7 @@ def built(tmp_path_factory) -> Path:
          "--claims", str(claims_file), "--grid-json", json.dumps(grid), "--preset", "quick",
          "--encoder", "embedded", "--seeds", "1", "2", "3", "--epoch-scale", "0.1",
          "--output", str(results / "report.html"), "--plots-dir", str(results / "plots"),
-         "--claims-csv", str(results / "claims.csv")]
+         "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv")]
     ) == 0  # fmt: skip
     return results / "report.html"
 
@@ -150,6 +150,20 @@ def test_claims_csv_has_every_comparison_of_every_claim_beside_the_page(built):
     assert "Welch&ndash;Satterthwaite" in html and "<h3>SMART's form</h3>" in html
     assert "We didn&#39;t see performance bump from SMART regularization" in html
     assert "Table 8, supplement (not in the paper)" in html
+
+
+def test_floors_csv_checks_every_single_task_bert_cell_twice_and_the_page_shows_them(built):
+    rows = pd.read_csv(built.with_name("floors.csv"))
+    runs = pd.read_csv(built.with_name("metrics.csv"))
+    single = runs[(runs.model == "bert") & ~runs.tasks.str.contains("+", regex=False)]
+    assert list(rows.columns) == floors.COLUMNS
+    assert len(rows) == 2 * single.cell.nunique() and (rows.seeds == 3).all()
+    assert set(rows.floor) == {floors.MAJORITY, "sst-bilstm", "quora-bilstm", "sts-bilstm"}
+    assert set(rows.loc[rows.expected_to_fail, "cell"]) == set(floors.EXPECTED_TO_FAIL)
+    html = built.read_text()
+    assert '<section id="floors">' in html and "<h2>Does every cell train?</h2>" in html
+    assert f"<strong>{floors.summary(rows)}</strong>" in html
+    assert html.count('<span class="badge clears">') == (rows.verdict == floors.CLEARS).sum()
 
 
 # ----------------------------------------------------------------------------- the DAG

@@ -1,18 +1,21 @@
-"""The README's findings table, written from a shipped claims.csv.
+"""The README's findings, written from a shipped claims.csv and floors.csv.
 
-    python -m workflow_src.findings reference/cpu/claims.csv    print the table
+    python -m workflow_src.findings reference/cpu/claims.csv    print the claims' table
+    python -m workflow_src.findings reference/cpu/floors.csv    print the floors' summary
     python -m workflow_src.findings --update README.md          rewrite the README's blocks
 
-One row per claim of report/claims.yaml, in its order: the paper's finding in words, each
-comparison's difference in percentage points with its 95% interval (dev sample and seeds, as
-workflow_src.claims computes it) and the comparison's verdict, then the claim's verdict. With
-`--update`, the table replaces what stands between the file's two markers
+From claims.csv, one row per claim of report/claims.yaml, in its order: the paper's finding in
+words, each comparison's difference in percentage points with its 95% interval (dev sample and
+seeds, as workflow_src.claims computes it) and the comparison's verdict, then the claim's
+verdict. From floors.csv (workflow_src.floors), whether every cell that should train clears
+the BiLSTM and the majority class, and the rows of those that do not. With `--update`, each
+block between two markers
 
     <!-- findings: reference/cpu/claims.csv -->
     <!-- /findings -->
 
-and tests/test_findings.py checks that every such block in README.md is what this module
-writes from the claims.csv it names, so the README cannot drift from the shipped runs.
+is replaced by what this module writes from the CSV it names, and tests/test_findings.py
+checks that README.md's blocks are, so the README cannot drift from the shipped runs.
 No torch: it reads CSV and YAML only.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from workflow_src import floors
 from workflow_src.atomic import write_text_atomic
 from workflow_src.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
 
@@ -42,13 +46,17 @@ class FindingsError(ValueError):
     """A claims.csv or a README block that cannot be rendered."""
 
 
-def read_claims_csv(path: str | Path) -> pd.DataFrame:
-    """claims.csv as workflow_src.claims writes it; another file is refused, naming it."""
+def read_csv(path: str | Path, kind: str, columns: list[str]) -> pd.DataFrame:
+    """A CSV with `columns` (claims.csv or floors.csv); another file is refused, naming it."""
     frame = pd.read_csv(path)
-    missing = [column for column in CSV_COLUMNS if column not in frame.columns]
+    missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise FindingsError(f"{path}: not a claims.csv (missing columns {missing})")
+        raise FindingsError(f"{path}: not a {kind} (missing columns {missing})")
     return frame
+
+
+def read_claims_csv(path: str | Path) -> pd.DataFrame:
+    return read_csv(path, "claims.csv", CSV_COLUMNS)
 
 
 def comparison_label(comparison: str, task: str) -> str:
@@ -91,12 +99,38 @@ def render(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
     return HEADER + "".join(lines)
 
 
+def render_floors(frame: pd.DataFrame) -> str:
+    """floors.summary, then a table of every row that does not clear its floor."""
+    text = floors.summary(frame) + "\n"
+    short = frame[frame.verdict != floors.CLEARS]
+    if short.empty:
+        return text
+    lines = [
+        f"| `{row.cell}`{' (expected to fail)' if row.expected_to_fail else ''} | {row.floor} "
+        f"| {row.value:.1f} | {row.floor_value:.1f} "
+        f"| {row.difference:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] | {row.verdict} |\n"
+        for row in short.itertuples()
+    ]
+    return (
+        text
+        + "\n| cell | floor | cell's value | floor's value | difference [95% interval] | verdict |\n"
+        + "|---|---|---|---|---|---|\n"
+        + "".join(lines)
+    )
+
+
+def render_file(path: str | Path, claims_yaml: str | Path) -> str:
+    """What a block naming `path` holds: the claims' table or the floors' summary."""
+    if Path(path).name == "floors.csv":
+        return render_floors(read_csv(path, "floors.csv", floors.COLUMNS))
+    return render(read_claims_csv(path), claims_yaml)
+
+
 def update(document: str, root: Path, claims_yaml: str | Path) -> str:
-    """`document` with every findings block rewritten from the claims.csv it names."""
+    """`document` with every findings block rewritten from the CSV it names."""
 
     def rewrite(match: re.Match) -> str:
-        frame = read_claims_csv(root / match["path"])
-        return match["open"] + render(frame, claims_yaml) + match["close"]
+        return match["open"] + render_file(root / match["path"], claims_yaml) + match["close"]
 
     updated, blocks = BLOCK.subn(rewrite, document)
     if not blocks:
@@ -107,7 +141,7 @@ def update(document: str, root: Path, claims_yaml: str | Path) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "claims_csv", nargs="?", help="print the table of this claims.csv (reference/<preset>/)"
+        "csv", nargs="?", help="print what a block of this claims.csv or floors.csv holds"
     )
     parser.add_argument(
         "--update",
@@ -116,14 +150,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--claims", default="report/claims.yaml", help="claims.yaml")
     args = parser.parse_args(argv)
-    if (args.claims_csv is None) == (args.update is None):
+    if (args.csv is None) == (args.update is None):
         parser.error("give either a claims.csv or --update MARKDOWN")
     try:
         if args.update:
             path = Path(args.update)
             write_text_atomic(path, update(path.read_text(), path.parent, args.claims))
         else:
-            sys.stdout.write(render(read_claims_csv(args.claims_csv), args.claims))
+            sys.stdout.write(render_file(args.csv, args.claims))
     except (FindingsError, OSError) as error:
         print(f"findings: {error}", file=sys.stderr)
         return 1

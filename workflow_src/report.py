@@ -39,7 +39,7 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from workflow_src import aggregate, claims, tables
+from workflow_src import aggregate, claims, floors, tables
 from workflow_src.atomic import write_text_atomic
 from workflow_src.grid import TASK_NAMES, Table, build_tables, supplementary_tables
 from workflow_src.tables import TableView, table_view
@@ -320,8 +320,9 @@ def page_notes(
     return notes
 
 
-def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame]:
-    """The page, its plots (file name -> PNG bytes) and the claims' rows (claims.csv)."""
+def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
+    """The page, its plots (file name -> PNG bytes), the claims' rows (claims.csv) and the
+    floors' rows (floors.csv)."""
     runs = pd.read_csv(args.metrics_csv)
     summary = aggregate.read_summary(args.summary_csv)
     paper = tables.load_paper(args.paper)
@@ -332,7 +333,9 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame]:
     views, plots = table_views(
         grid, summary, paper, pd.read_csv(args.epochs_csv), context.stage, context.epoch_scale
     )
-    reproduced = claims.evaluate_runs(claim_list, claims.load_outcomes(runs["path"]))
+    outcomes = claims.load_outcomes(runs["path"])
+    reproduced = claims.evaluate_runs(claim_list, outcomes)
+    floor_rows = floors.floors_frame(runs, outcomes)
     on_paper = {
         r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
     }
@@ -347,6 +350,9 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame]:
             tables=views,
             claims=reproduced,
             on_paper=on_paper,
+            floors=floor_rows.to_dict("records"),
+            floor_summary=floors.summary(floor_rows),
+            expected_to_fail=floors.EXPECTED_TO_FAIL,
             min_seeds=claims.MIN_SEEDS,
             provenance=provenance(runs),
             runs=run_links(runs, Path(args.output)),
@@ -356,7 +362,7 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame]:
             },
         )
     )
-    return page, plots, claims.claims_frame(reproduced)
+    return page, plots, claims.claims_frame(reproduced), floor_rows
 
 
 def write_plots(directory: Path, plots: dict[str, bytes]) -> None:
@@ -381,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--plots-dir", help="also write the plots here as PNG files")
     parser.add_argument("--claims-csv", help="also write the claims' comparisons here")
+    parser.add_argument("--floors-csv", help="also write each cell against its floors here")
     parser.add_argument(
         "--pipeline-check",
         action="store_true",
@@ -388,11 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    page, plots, claim_rows = render(args)
+    page, plots, claim_rows, floor_rows = render(args)
     if args.plots_dir:
         write_plots(Path(args.plots_dir), plots)
     if args.claims_csv:
         aggregate.write_csv_atomic(claim_rows, args.claims_csv)
+    if args.floors_csv:
+        aggregate.write_csv_atomic(floor_rows, args.floors_csv)
     write_text_atomic(args.output, page)
     log.info("report -> %s (%d plots, %d kB)", args.output, len(plots), len(page) // 1024)
     return 0
