@@ -17,7 +17,7 @@ A regime is the grid's cell settings (config.yaml) with the encoder set to the e
 all-MiniLM-L6-v2 (or --encoder) on the CPU (or --device) and full training and dev data:
   paper   the paper's epochs (10/20/30), learning rates, batch 32, 128 tokens;
   scaled  epochs x --epoch-scale (at least one) and learning rate x --lr-scale, --max-length,
-          --batch-size as given: the candidate rule for a CPU preset.
+          --batch-size and the heads' --head-lr as given: the candidate rule for a CPU preset.
 Each run is one `python -m workflow_src.train` job (the real command of the workflow), written to
 benchmarks/runs/calibration/<regime-tag>/<cell>/seed<k>/ (or under --runs); a finished run is
 not repeated. --jobs N keeps N jobs running at once; --deadline-s starts no job after that many
@@ -50,9 +50,10 @@ PRIMARY = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
 def regime_tag(args) -> str:
     if args.regime == "paper":
         return "paper"
-    return (
+    tag = (
         f"scaled-e{args.epoch_scale:g}-lr{args.lr_scale:g}-len{args.max_length}-b{args.batch_size}"
     )
+    return tag + (f"-head{args.head_lr:g}" if args.head_lr is not None else "")
 
 
 def regime_settings(args, cell: str) -> dict:
@@ -62,7 +63,10 @@ def regime_settings(args, cell: str) -> dict:
     paper.update(encoder=args.encoder, device=args.device, precision="bf16", threads=args.threads)
     if args.regime == "scaled":
         paper.update(
-            epoch_scale=args.epoch_scale, max_length=args.max_length, batch_size=args.batch_size
+            epoch_scale=args.epoch_scale,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            head_lr=args.head_lr,
         )
     config["presets"]["calibration"] = paper
     config["preset"] = "calibration"
@@ -161,6 +165,7 @@ def main() -> None:
     go.add_argument("--lr-scale", type=float, default=1.0)
     go.add_argument("--max-length", type=int, default=128)
     go.add_argument("--batch-size", type=int, default=32)
+    go.add_argument("--head-lr", type=float, default=None, help="the heads' rate (scaled only)")
     go.add_argument("--dev-limit", type=int, default=None, help="dev rows per task (all)")
     go.add_argument("--train-limit", type=int, default=None, help="train rows per task (all)")
     go.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

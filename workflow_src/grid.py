@@ -385,6 +385,8 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         settings["keep_best"] = True  # the CS224N submission files come from these weights
     if settings.get("model", "bert") == "bert":
         settings["batch_size"] = preset["batch_size"]
+        if preset.get("head_lr") is not None:
+            settings["head_lr"] = preset["head_lr"]
     elif job_resources(preset, settings["model"])["gpu"] == 0:
         # A job given no GPU trains on the CPU cores it was given.
         settings["device"] = "cpu"

@@ -279,15 +279,29 @@ def tokenize(cfg: TrainConfig, tokenizer, examples: dict) -> dict:
     return {t: tokenize_split(t, examples[t], tokenizer, cfg.max_length, joint) for t in cfg.tasks}
 
 
-def make_optimizer(cfg: TrainConfig, params: list, device):
+def parameter_groups(cfg: TrainConfig, trainable: dict) -> list[dict]:
+    """The encoder's parameters at `lr`; the task heads' (`heads.*`) at `head_lr` when set."""
+    if cfg.head_lr is None:
+        return [{"params": list(trainable.values())}]
+    encoder = [p for name, p in trainable.items() if not name.startswith("heads.")]
+    heads = [p for name, p in trainable.items() if name.startswith("heads.")]
+    return [
+        group
+        for group in ({"params": encoder}, {"params": heads, "lr": cfg.head_lr})
+        if group["params"]
+    ]
+
+
+def make_optimizer(cfg: TrainConfig, trainable: dict, device):
     """Adam (L2 weight decay) or AdamW (decoupled), fused kernels where torch has them."""
     import torch
 
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    groups = parameter_groups(cfg, trainable)
     try:
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=device.type == "cuda")
+        return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=device.type == "cuda")
 
 
 def make_scheduler(cfg: TrainConfig, optimizer, total_steps: int):
@@ -322,7 +336,7 @@ class Parts:
         from .smart import MomentumTeacher
 
         trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        optimizer = make_optimizer(cfg, list(trainable.values()), device)
+        optimizer = make_optimizer(cfg, trainable, device)
         scheduler = make_scheduler(cfg, optimizer, total_steps)
         teacher = None
         if cfg.smart.enabled and cfg.smart.bregman:
