@@ -279,3 +279,15 @@ def test_a_new_value_on_a_paper_axis_is_a_new_column():
     table = build_tables(overlaid(dropout=[0.1, 0.3, 0.5, 0.7]))[3]
     assert table.columns[-1] == "Dropout=0.7"
     assert table.rows[0].cells[-1] == "sst-dropout0.7"
+
+
+def test_a_preset_head_lr_reaches_the_bert_cells_only():
+    config = {**CONFIG, "presets": {**CONFIG["presets"]}}
+    config["presets"]["quick"] = {**CONFIG["presets"]["quick"], "head_lr": 1e-3}
+    config["preset"] = "quick"
+    assert grid.cell_settings(config, "sst-lr1e-6")["head_lr"] == 1e-3
+    assert grid.cell_settings(config, "sst-lr1e-6")["lr"] == 1e-6  # the encoder keeps its rate
+    assert grid.cell_settings(config, "multitask-smart")["head_lr"] == 1e-3
+    assert "head_lr" not in grid.cell_settings(config, "sst-bilstm")
+    config["presets"]["quick"]["head_lr"] = None
+    assert "head_lr" not in grid.cell_settings(config, "sst-base")  # null: the paper's one rate

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,35 @@ def tiny(encoder: str, data: Path, **overrides) -> TrainConfig:
         **overrides,
     }
     return TrainConfig.from_dict(settings)
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+
+@pytest.mark.parametrize("finetune", ["all", "last1", "none"])
+def test_head_lr_puts_the_heads_in_their_own_group_and_every_trainable_weight_in_one(
+    tiny_encoder, finetune
+):
+    cfg = TrainConfig.from_dict(
+        {"encoder": tiny_encoder, "tasks": ["sst", "sts"], "lr": 1e-5, "head_lr": 1e-3,
+         "finetune": finetune, "device": "cpu"}
+    )  # fmt: skip
+    model, _ = train.build_model(cfg)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    optimizer = train.make_optimizer(cfg, trainable, torch.device("cpu"))
+    groups = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
+    heads = {id(p) for n, p in trainable.items() if n.startswith("heads.")}
+    assert groups[1e-3] == heads
+    assert groups.get(1e-5, set()) == {id(p) for p in trainable.values()} - heads
+    assert (1e-5 in groups) == (finetune != "none")  # a frozen encoder leaves no empty group
+    plain = train.make_optimizer(replace(cfg, head_lr=None), trainable, torch.device("cpu"))
+    assert [group["lr"] for group in plain.param_groups] == [1e-5]
+
+
+def test_head_lr_must_be_positive_or_null():
+    with pytest.raises(ValueError, match="head_lr"):
+        TrainConfig.from_dict({"head_lr": 0.0})
+    assert TrainConfig.from_dict({"head_lr": None}).head_lr is None
 
 
 # ----------------------------------------------------------------------------- schedules
