@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import sys
 
 sys.path.insert(0, workflow.basedir)

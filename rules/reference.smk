@@ -49,6 +49,11 @@ if config["ship_reference"]:
             "../envs/report.yaml"
         params:
             preset=PRESET,
+            # the --configfile overlays in force, so that PROVENANCE's render command repeats them
+            overlays=" ".join(
+                f"--configfile {shlex.quote(os.path.relpath(path))}"
+                for path in workflow.overwrite_configfiles
+            ),
         shell:
             "python -m workflow_src.reference --preset {params.preset} --runs {input}"
-            " --output {output} > {log} 2>&1"
+            " {params.overlays} --output {output} > {log} 2>&1"

@@ -70,6 +70,15 @@ def test_provenance_states_the_training_commit_machines_and_the_shipping_checkou
     assert re.fullmatch(r"[0-9a-f]{40}", document["rendered"]["git_commit"])
     assert document["rendered"]["machine"]["cpu_cores"] >= 1
     assert "runs_from=reference/cpu/runs" in document["render_again"]
+    assert "--configfile" not in document["render_again"]
+
+
+def test_the_render_command_repeats_the_config_overlays_the_runs_were_shipped_with():
+    overlay = "reference/cpu/seeds.yaml"  # e.g. the first seed shipped while the others train
+    document = reference.provenance("cpu", {"a": record("abc")}, REPO_ROOT, [overlay])
+    assert document["render_again"].startswith(
+        f"snakemake --configfile {overlay} --config preset=cpu runs_from=reference/cpu/runs"
+    )
 
 
 def test_provenance_command_refuses_runs_of_two_commits_and_writes_nothing(tmp_path):
@@ -140,6 +149,24 @@ def test_shipping_copies_every_finished_run_and_trains_a_missing_one_first(tree)
     result = run_snakemake(*ship, cwd=tree)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"cell={paths[0].parts[-3]}, seed=1" in jobs_of("train_cell", result.stdout)
+
+
+def test_shipping_under_a_config_overlay_records_it_in_the_render_command(tree):
+    finished_runs(tree / "results" / "runs")
+    (tree / "seeds.yaml").write_text(f"presets:\n  {PRESET}:\n    seeds: {SEEDS}\n")
+    result = run_snakemake(
+        "-n",
+        "-p",
+        "--configfile",
+        "seeds.yaml",
+        "--config",
+        f"preset={PRESET}",
+        "ship_reference=True",
+        cwd=tree,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    command = next(line for line in result.stdout.splitlines() if "workflow_src.reference" in line)
+    assert "--configfile seeds.yaml" in command
 
 
 def table_files(folder: Path) -> dict[str, bytes]:

@@ -95,8 +95,13 @@ def checkout_state(root: Path) -> dict:
     return {"git_commit": commit, "tracked_files_edited": None if status is None else bool(status)}
 
 
-def provenance(preset: str, records: dict[str, dict], root: Path) -> dict:
+def provenance(
+    preset: str, records: dict[str, dict], root: Path, configfiles: list[str] | None = None
+) -> dict:
+    """What was shipped and from where; `configfiles` are the config overlays in force (such as
+    one that ships a preset's first seed while the others train), repeated in render_again."""
     runs = [record["run"] for record in records.values()]
+    overlays = "".join(f" --configfile {path}" for path in configfiles or [])
     return {
         "preset": preset,
         "training": {
@@ -117,7 +122,7 @@ def provenance(preset: str, records: dict[str, dict], root: Path) -> dict:
             "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "render_again": (
-            f"snakemake --config preset={preset} runs_from=reference/{preset}/runs"
+            f"snakemake{overlays} --config preset={preset} runs_from=reference/{preset}/runs"
             f"  (tables, claims and report into results/{preset}/, no training)"
         ),
     }
@@ -128,11 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", required=True)
     parser.add_argument("--runs", nargs="+", required=True, help="every shipped metrics.json")
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--configfile", action="append", default=[], help="a config overlay in force (repeatable)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     records = {path: json.loads(Path(path).read_text()) for path in args.runs}
     try:
-        document = provenance(args.preset, records, Path(__file__).resolve().parents[1])
+        document = provenance(
+            args.preset, records, Path(__file__).resolve().parents[1], args.configfile
+        )
     except ProvenanceError as error:
         log.error("%s", error)
         return 1
