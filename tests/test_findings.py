@@ -46,14 +46,21 @@ def test_one_row_per_claim_in_claims_yaml_order_with_each_interval():
 
 
 def test_labels_drop_a_zero_margin_and_escape_the_pipes_of_a_table():
-    assert findings.comparison_label("sts-base:sts > sts-lr1e-4:sts + 0", "sts") == (
+    assert findings.comparison_label("sts-base:sts > sts-lr1e-4:sts + 0") == (
         "sts-base > sts-lr1e-4"
     )
-    assert findings.comparison_label("|sst-dropout0.1:sst - sst-base:sst| <= 2.5", "sst") == (
+    assert findings.comparison_label("|sst-dropout0.1:sst - sst-base:sst| <= 2.5") == (
         "\\|sst-dropout0.1 - sst-base\\| <= 2.5"
     )
-    assert findings.comparison_label("sst-finetune-none:sst < sst-base:sst - 5", "sst") == (
+    assert findings.comparison_label("sst-finetune-none:sst < sst-base:sst - 5") == (
         "sst-finetune-none < sst-base - 5"
+    )
+    # a multi-task cell keeps its task, or the three tasks' comparisons would read alike
+    assert findings.comparison_label(
+        "multitask-additive:sts - sts-base:sts > multitask-additive:sst - sst-base:sst + 0"
+    ) == ("multitask-additive:sts - sts-base > multitask-additive:sst - sst-base")
+    assert findings.comparison_label("multitask-smart:sst <= multitask-additive:sst + 1") == (
+        "multitask-smart:sst <= multitask-additive:sst + 1"
     )
     for row in findings.render(claims_csv_frame(), CLAIMS_YAML).splitlines():
         assert row.replace("\\|", "").count("|") == 4, row

@@ -59,18 +59,19 @@ def read_claims_csv(path: str | Path) -> pd.DataFrame:
     return read_csv(path, "claims.csv", CSV_COLUMNS)
 
 
-def comparison_label(comparison: str, task: str) -> str:
-    """`sst-base:sst > sst-lr1e-4:sst + 0` -> `sst-base > sst-lr1e-4`; the pipes of an
-    absolute value escaped, since a markdown table would read them as column breaks."""
-    label = re.sub(r" [+-] 0$", "", comparison.replace(f":{task}", ""))
-    return label.replace("|", "\\|")
+def comparison_label(comparison: str) -> str:
+    """`sst-base:sst > sst-lr1e-4:sst + 0` -> `sst-base > sst-lr1e-4`: a term's task is left out
+    where its cell's name begins with it, and kept on the multi-task cells (`multitask-smart:sts`). The pipes
+    of an absolute value are escaped, since a markdown table would read them as column breaks."""
+    label = re.sub(r"\b(\w+)(-[^\s:|]+):\1\b", r"\1\2", comparison)
+    return re.sub(r" [+-] 0$", "", label).replace("|", "\\|")
 
 
 def comparison_cell(row) -> str:
     if pd.isna(row.difference):
-        return f"`{comparison_label(row.comparison, row.task)}`: {row.test or 'no runs'}"
+        return f"`{comparison_label(row.comparison)}`: {row.test or 'no runs'}"
     return (
-        f"`{comparison_label(row.comparison, row.task)}`: {row.difference:+.1f} "
+        f"`{comparison_label(row.comparison)}`: {row.difference:+.1f} "
         f"[{row.ci_low:+.1f}, {row.ci_high:+.1f}], {row.verdict}"
     )
 
