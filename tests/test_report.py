@@ -238,6 +238,7 @@ def test_a_pipeline_check_preset_says_so_first_and_points_to_the_evidence():
     notes = report.page_notes(runs, summary, {}, context, pipeline_check=True)
     assert notes[0] == report.PIPELINE_CHECK_NOTE
     assert "cpu preset" in notes[0] and "What the reproduction found" in notes[0]
+    assert "reference/cpu/report.html" in notes[0]
     assert report.PIPELINE_CHECK_NOTE not in report.page_notes(runs, summary, {}, context)
 
 

@@ -288,8 +288,8 @@ PIPELINE_CHECK_NOTE = (
     "This preset checks the pipeline: its runs train too little (a tenth of the paper's epochs, "
     "on small samples of each task) to say anything for or against the paper. The evidence at "
     "CPU scale is the cpu preset (full SST and STS data, 3 seeds, calibrated against the "
-    "paper's regime in benchmarks/CALIBRATION.md): see the README, 'What the reproduction "
-    "found'."
+    "paper's regime in benchmarks/CALIBRATION.md), shipped with the package: its report is "
+    "reference/cpu/report.html, and the README's 'What the reproduction found' reads it."
 )
 
 
