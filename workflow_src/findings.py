@@ -61,8 +61,9 @@ def read_claims_csv(path: str | Path) -> pd.DataFrame:
 
 def comparison_label(comparison: str) -> str:
     """`sst-base:sst > sst-lr1e-4:sst + 0` -> `sst-base > sst-lr1e-4`: a term's task is left out
-    where its cell's name begins with it, and kept on the multi-task cells (`multitask-smart:sts`). The pipes
-    of an absolute value are escaped, since a markdown table would read them as column breaks."""
+    where its cell's name begins with it, and kept on the multi-task cells
+    (`multitask-smart:sts`). The pipes of an absolute value are escaped, since a markdown table
+    would read them as column breaks."""
     label = re.sub(r"\b(\w+)(-[^\s:|]+):\1\b", r"\1\2", comparison)
     return re.sub(r" [+-] 0$", "", label).replace("|", "\\|")
 
