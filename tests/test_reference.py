@@ -81,6 +81,12 @@ def test_the_render_command_repeats_the_config_overlays_the_runs_were_shipped_wi
     )
 
 
+def test_the_render_command_quotes_an_overlay_path_the_shell_would_split():
+    overlay = "my overlays/seeds.yaml"
+    document = reference.provenance("cpu", {"a": record("abc")}, REPO_ROOT, [overlay])
+    assert document["render_again"].startswith("snakemake --configfile 'my overlays/seeds.yaml' ")
+
+
 def test_provenance_command_refuses_runs_of_two_commits_and_writes_nothing(tmp_path):
     paths = []
     for name, commit in (("a", "abc"), ("b", "def")):

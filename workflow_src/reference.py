@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from collections import Counter
@@ -101,7 +102,7 @@ def provenance(
     """What was shipped and from where; `configfiles` are the config overlays in force (such as
     one that ships a preset's first seed while the others train), repeated in render_again."""
     runs = [record["run"] for record in records.values()]
-    overlays = "".join(f" --configfile {path}" for path in configfiles or [])
+    overlays = "".join(f" --configfile {shlex.quote(path)}" for path in configfiles or [])
     return {
         "preset": preset,
         "training": {
