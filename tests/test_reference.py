@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,31 @@ def test_provenance_states_the_training_commit_machines_and_the_shipping_checkou
     assert document["rendered"]["machine"]["cpu_cores"] >= 1
     assert "runs_from=reference/cpu/runs" in document["render_again"]
     assert "--configfile" not in document["render_again"]
+
+
+def test_an_edit_counts_against_the_checkout_unless_it_is_in_the_folder_being_shipped(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "reference" / "cpu").mkdir(parents=True)
+    (tmp_path / "reference" / "cpu" / "PROVENANCE.json").write_text("{}\n")
+    (tmp_path / "train.py").write_text("EPOCHS = 10\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    (tmp_path / "reference" / "cpu" / "PROVENANCE.json").unlink()  # as Snakemake does first
+    state = reference.checkout_state(tmp_path, shipped_to="reference/cpu")
+    assert state["tracked_files_edited"] is False
+    assert reference.checkout_state(tmp_path)["tracked_files_edited"]  # the whole checkout
+    assert len(state["git_commit"]) == 40
+    (tmp_path / "train.py").write_text("EPOCHS = 3\n")
+    assert reference.checkout_state(tmp_path, shipped_to="reference/cpu")["tracked_files_edited"]
+    assert reference.checkout_state(tmp_path / "reference")["git_commit"] == state["git_commit"]
+
+
+def test_outside_a_git_checkout_neither_commit_nor_edits_are_claimed(tmp_path):
+    state = reference.checkout_state(tmp_path, shipped_to="reference/cpu")
+    assert state == {"git_commit": None, "tracked_files_edited": None}
 
 
 def test_the_render_command_repeats_the_config_overlays_the_runs_were_shipped_with():

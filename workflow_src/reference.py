@@ -79,8 +79,9 @@ def this_machine() -> dict:
     }
 
 
-def checkout_state(root: Path) -> dict:
-    """The commit the workflow is shipped from, and whether tracked files differ from it."""
+def checkout_state(root: Path, shipped_to: str | None = None) -> dict:
+    """The commit the workflow is shipped from, and whether tracked files differ from it. The
+    folder `shipped_to` does not count: shipping rewrites it (this very file among its outputs)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -91,7 +92,8 @@ def checkout_state(root: Path) -> dict:
             return None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    outside = ["--", ".", f":(exclude){shipped_to}"] if shipped_to else []
+    status = git("status", "--porcelain", "--untracked-files=no", *outside) if commit else None
     # None: not a git checkout, so neither the commit nor edits can be told
     return {"git_commit": commit, "tracked_files_edited": None if status is None else bool(status)}
 
@@ -118,7 +120,7 @@ def provenance(
             / 3600,
         },
         "rendered": {
-            **checkout_state(root),
+            **checkout_state(root, shipped_to=f"reference/{preset}"),
             "machine": this_machine(),
             "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
