@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workflow_src.atomic import write_text_atomic
+from workflow_src.layout import reference_dir
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,12 @@ def provenance(
             / 3600,
         },
         "rendered": {
-            **checkout_state(root, shipped_to=f"reference/{preset}"),
+            **checkout_state(root, shipped_to=reference_dir(preset)),
             "machine": this_machine(),
             "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "render_again": (
-            f"snakemake{overlays} --config preset={preset} runs_from=reference/{preset}/runs"
+            f"snakemake{overlays} --config preset={preset} runs_from={reference_dir(preset)}/runs"
             f"  (tables, claims and report into results/{preset}/, no training)"
         ),
     }
