@@ -75,25 +75,6 @@ def load_test_split(test_dir: Path, task: str) -> list:
     return examples
 
 
-def predict(model, split, cfg, device, pad_id: int) -> list:
-    """Predictions of one tokenised split in file order (as training's evaluate makes them)."""
-    import torch
-
-    from .batching import autocast, collate, eval_batches
-    from .model import TASK_SPECS
-
-    model.eval()
-    predictions = [None] * len(split)
-    with torch.inference_mode():
-        for index in eval_batches(split.lengths(), cfg.eval_batch_size):
-            batch = collate(split, index, pad_id).to(device)
-            with autocast(device, cfg.precision):
-                out = model(batch)
-            for i, p in zip(index, TASK_SPECS[split.task].predict(out), strict=True):
-                predictions[i] = p
-    return predictions
-
-
 def load_best_model(run_dir: Path):
     """(TrainConfig, model with the best epoch's weights, tokenizer, device) of a finished run."""
     from safetensors.torch import load_file
@@ -118,6 +99,7 @@ def load_best_model(run_dir: Path):
 def write_submission(run_dir: Path, test_dir: Path, out_dir: Path) -> dict:
     """The six starter files (test ones only where the test file exists) and submission.json."""
     from .batching import tokenize_split
+    from .train import predict
 
     cfg, model, tokenizer, device = load_best_model(run_dir)
     pad_id = tokenizer.pad_token_id or 0

@@ -570,28 +570,37 @@ def progress_bar(plan: list, epoch: int, epochs: int):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tuple[dict, dict]:
-    """Dev metrics and predictions (file order) of every task, without dropout or autograd."""
+def predict(model, split, cfg: TrainConfig, device, pad_id: int) -> list:
+    """Predictions of one tokenised split in file order, without dropout or autograd (leaves
+    the model in eval mode)."""
     import torch
 
     from .batching import autocast, collate, eval_batches
-    from .metrics import task_metrics
     from .model import TASK_SPECS
 
     model.eval()
-    metrics, predictions = {}, {}
+    predictions = [None] * len(split)
     with torch.inference_mode():
-        for task, split in dev_tok.items():
-            preds = [None] * len(split)
-            for index in eval_batches(split.lengths(), cfg.eval_batch_size):
-                batch = collate(split, index, pad_id).to(device)
-                with autocast(device, cfg.precision):
-                    out = model(batch)
-                for i, p in zip(index, TASK_SPECS[task].predict(out), strict=True):
-                    preds[i] = p
-            metrics[task] = task_metrics(task, preds, split.labels)
-            predictions[task] = preds
+        for index in eval_batches(split.lengths(), cfg.eval_batch_size):
+            batch = collate(split, index, pad_id).to(device)
+            with autocast(device, cfg.precision):
+                out = model(batch)
+            for i, p in zip(index, TASK_SPECS[split.task].predict(out), strict=True):
+                predictions[i] = p
+    return predictions
+
+
+def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tuple[dict, dict]:
+    """Dev metrics and predictions (file order) of every task; the model trains on after."""
+    from .metrics import task_metrics
+
+    predictions = {
+        task: predict(model, split, cfg, device, pad_id) for task, split in dev_tok.items()
+    }
     model.train()
+    metrics = {
+        task: task_metrics(task, predictions[task], split.labels) for task, split in dev_tok.items()
+    }
     return metrics, predictions
 
 
