@@ -40,7 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workflow_src import grid  # noqa: E402 (needs the path above)
+from workflow_src.spec import grid  # noqa: E402 (needs the path above)
 
 RUNS = ROOT / "benchmarks" / "runs" / "calibration"
 SHIPPED = ROOT / "benchmarks" / "calibration_runs"  # the finished runs CALIBRATION.md reports
@@ -102,7 +102,7 @@ def start(args, cell: str) -> subprocess.Popen | None:
     print(f"{run_dir}: {json.dumps(settings)}", flush=True)
     with open(run_dir / "train.log", "a") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "workflow_src.train", "--settings-json",
+            [sys.executable, "-m", "workflow_src.train.loop", "--settings-json",
              json.dumps(settings), "--seed", str(args.seed), "--run-dir", str(run_dir)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(workdir))
         import yaml
 
-        from workflow_src import grid
+        from workflow_src.spec import grid
 
         config = yaml.safe_load((workdir / "config.yaml").read_text())
         config["preset"] = args.preset

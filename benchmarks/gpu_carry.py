@@ -56,7 +56,7 @@ def carry_encoder(out: Path) -> int:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from workflow_src.model import EMBEDDED, resolve_encoder
+    from workflow_src.data.encoders import EMBEDDED, resolve_encoder
 
     source = resolve_encoder(EMBEDDED)
     AutoModel.from_pretrained(source, dtype=torch.bfloat16).save_pretrained(out)

@@ -4,7 +4,7 @@ the whole paper grid would take.
     python benchmarks/gpu_throughput.py                  # about 1-2 minutes on an H100
     python benchmarks/gpu_throughput.py --peak-tflops 312 --seq-len 64
 
-What it times: the project's own model and step (workflow_src.model: the transformer encoder
+What it times: the project's own model and step (workflow_src.train.model: the transformer encoder
 with the SST head; fused Adam; bf16 autocast, what precision="auto" picks on CUDA) on bert-base
 built from `BertConfig()` (random weights: nothing is downloaded, throughput does not depend on
 the values), batch 32 x 128 tokens (the paper preset), every row full length. Warm-up steps
@@ -51,9 +51,9 @@ PEAK_BF16_TFLOPS = (
     ("A10", 125.0),
 )
 
-# The FLOPs model and the handout's sizes are the cost estimate's (workflow_src/cost.py, what
+# The FLOPs model and the handout's sizes are the cost estimate's (workflow_src/spec/cost.py, what
 # `snakemake cost` prints), so the projection here and the estimate there cannot drift apart.
-from workflow_src.cost import (  # noqa: E402 (needs the path above)
+from workflow_src.spec.cost import (  # noqa: E402 (needs the path above)
     DATA_SIZES,
     EVAL_SHARE,
     VIEWS,
@@ -90,7 +90,7 @@ def cell_sequences(settings: dict, sizes: dict) -> float:
 
 def project_grid(config: dict, seconds_per_sequence: float, sizes: dict, overhead_s: float):
     """(GPU-hours of the whole grid at the paper preset, runs, per-cell sequences)."""
-    from workflow_src import grid
+    from workflow_src.spec import grid
 
     config = {**config, "preset": "paper"}
     seeds = len(config["presets"]["paper"]["seeds"])
@@ -105,7 +105,7 @@ def project_grid(config: dict, seconds_per_sequence: float, sizes: dict, overhea
 
 def data_sizes(data_dir: Path) -> dict:
     """Rows per task and split from the data folder when it is there, else DATA_SIZES."""
-    from workflow_src.data import load_split
+    from workflow_src.data.read import load_split
 
     try:
         return {
@@ -123,8 +123,8 @@ def measure(args) -> dict:
     import torch
     from transformers import BertConfig, BertModel
 
-    from workflow_src.batching import Batch, autocast
-    from workflow_src.model import TASK_SPECS, MultitaskModel, TransformerEncoder
+    from workflow_src.data.batching import Batch, autocast
+    from workflow_src.train.model import TASK_SPECS, MultitaskModel, TransformerEncoder
 
     device = torch.device("cuda")
     torch.manual_seed(0)

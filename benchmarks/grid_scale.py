@@ -120,7 +120,7 @@ def children_cpu() -> float:
 
 
 def measure(k: int, args) -> dict:
-    from workflow_src import grid
+    from workflow_src.spec import grid
 
     base = yaml.safe_load((ROOT / "config.yaml").read_text())
     extra = overlay(base, k, args.seeds)

@@ -40,14 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (module, function, phase): wrapped in the child wherever the module defines the function.
 WRAPPED = (
-    ("workflow_src.train", "load_data", "data"),
-    ("workflow_src.train", "load_tokenized", "tokenise"),
-    ("workflow_src.train", "evaluate", "evaluation"),
-    ("workflow_src.model", "load_tokenizer", "tokenizer"),
-    ("workflow_src.model", "load_transformer", "weights"),
-    ("workflow_src.batching", "tokenize_split", "tokenise"),
-    ("workflow_src.checkpoint", "save", "checkpoints"),
-    ("workflow_src.checkpoint", "remove", "checkpoints"),
+    ("workflow_src.train.loop", "load_data", "data"),
+    ("workflow_src.train.loop", "load_tokenized", "tokenise"),
+    ("workflow_src.train.loop", "evaluate", "evaluation"),
+    ("workflow_src.train.model", "load_tokenizer", "tokenizer"),
+    ("workflow_src.train.model", "load_transformer", "weights"),
+    ("workflow_src.data.batching", "tokenize_split", "tokenise"),
+    ("workflow_src.train.checkpoint", "save", "checkpoints"),
+    ("workflow_src.train.checkpoint", "remove", "checkpoints"),
 )
 PHASES = (
     "interpreter",
@@ -128,9 +128,9 @@ def child(argv: list[str]) -> int:
 
     sys.meta_path.insert(0, Finder())
     sys.path.insert(0, os.getcwd())  # as `python -m workflow_src.train` from the repository
-    import workflow_src.train as train
+    import workflow_src.train.loop as train
 
-    sys.argv = ["workflow_src.train", *train_argv]
+    sys.argv = ["workflow_src.train.loop", *train_argv]
     code = train.main(train_argv)
     events_path.write_text(
         json.dumps(
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     import yaml
 
     sys.path.insert(0, str(ROOT))
-    from workflow_src import grid
+    from workflow_src.spec import grid
 
     config = yaml.safe_load(args.config.read_text())
     config["preset"] = args.preset
@@ -210,8 +210,8 @@ def main(argv=None) -> int:
             cmd += ["--settings-json", json.dumps(settings), "--seed", str(args.seed)]
             cmd += ["--run-dir", str(Path(tmp) / "run")]
             if args.tokens_dir:
-                from workflow_src.layout import tokens_file
-                from workflow_src.tokens import encoding
+                from workflow_src.data.tokens import encoding
+                from workflow_src.spec.layout import tokens_file
 
                 joint = settings.get("pair_encoding") == "joint"
                 folder = args.tokens_dir.resolve()

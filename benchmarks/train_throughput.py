@@ -6,7 +6,7 @@
 Contenders, all on the same model (the embedded all-MiniLM-L6-v2 + a dropout/Linear head over
 the pooled [CLS]), the same first N SST training sentences, batch 32, the same torch thread
 count and maximum length:
-  project-bf16   workflow_src.train.run (the real code path: length-bucketed batches, fused Adam,
+  project-bf16   workflow_src.train.loop.run (the real code path: length-bucketed batches, fused Adam,
                  bf16 autocast), precision="bf16"
   project-fp32   the same loop, precision="fp32" (the CPU default of precision="auto")
   trainer        transformers.Trainer, default collator (dynamic padding), random sampler
@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workflow_src.config import TrainConfig  # noqa: E402 (needs the path above)
+from workflow_src.spec.config import TrainConfig  # noqa: E402 (needs the path above)
 
 log = logging.getLogger("benchmarks.train_throughput")
 
@@ -68,8 +68,8 @@ def project_config(args, precision: str, train_limit: int | None, dev_limit: int
 
 
 def run_project(args, precision: str, train_limit, dev_limit, seed: int) -> tuple[float, float]:
-    """(train examples/s, dev accuracy) of one epoch of workflow_src.train.run."""
-    from workflow_src.train import run
+    """(train examples/s, dev accuracy) of one epoch of workflow_src.train.loop.run."""
+    from workflow_src.train.loop import run
 
     cfg = project_config(args, precision, train_limit, dev_limit)
     with tempfile.TemporaryDirectory(prefix="bench-project-") as tmp:
@@ -93,8 +93,8 @@ class _Rows:
 
 
 def sst_rows(args, split: str, limit, tokenizer) -> _Rows:
-    from workflow_src.data import load_split
-    from workflow_src.train import subset
+    from workflow_src.data.read import load_split
+    from workflow_src.train.loop import subset
 
     # The rows the project's run() trains and evaluates on (train_limit / dev_limit).
     examples = subset(list(load_split(args.data_dir, "sst", split).examples), limit)
@@ -113,8 +113,8 @@ def run_trainer(args, grouped: bool, train_limit, dev_limit, seed: int) -> tuple
         set_seed,
     )
 
-    from workflow_src.model import load_tokenizer, resolve_encoder
-    from workflow_src.tasks import TASK
+    from workflow_src.data.encoders import load_tokenizer, resolve_encoder
+    from workflow_src.spec.tasks import TASK
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(False)  # the project's run() turns it on process-wide

@@ -24,5 +24,5 @@ rule aggregate_metrics:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m workflow_src.aggregate --runs {input} --metrics-csv {output.metrics}"
+        "python -m workflow_src.analysis.aggregate --runs {input} --metrics-csv {output.metrics}"
         " --epochs-csv {output.epochs} --summary-csv {output.summary} > {log} 2>&1"

@@ -8,14 +8,12 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from workflow_src import (
-    cost,
-    encoders,
-    grid,
-    layout,
-    tasks,
-    tokens,
-)  # noqa: E402 (needs the path above)
+from workflow_src.spec import cost
+from workflow_src.data import encoders
+from workflow_src.spec import grid
+from workflow_src.spec import layout
+from workflow_src.spec import tasks
+from workflow_src.data import tokens  # noqa: E402 (needs the path above)
 
 PRESET = config["preset"]
 if PRESET not in config["presets"]:

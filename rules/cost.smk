@@ -1,5 +1,5 @@
 # `snakemake cost`: training examples and compute hours per cell, per table and in total at the
-# preset in force, before anything runs (workflow_src/cost.py holds the model and its sources).
+# preset in force, before anything runs (workflow_src/spec/cost.py holds the model and its sources).
 # The same estimates size every training job's wall-time limit (TRAIN_JOBS, rules/train.smk).
 
 
@@ -24,4 +24,4 @@ rule cost:
             sort_keys=True,
         ),
     shell:
-        "python -m workflow_src.cost --config-json {params.config:q} 2> {log}"
+        "python -m workflow_src.spec.cost --config-json {params.config:q} 2> {log}"

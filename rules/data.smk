@@ -23,7 +23,7 @@ rule download_data:
         mirror=config["data"]["mirror"],
         standin_rows=config["data"]["quora_standin_rows"],
     shell:
-        "python -m workflow_src.data fetch --dest {params.dest} --base-url {params.base_url:q}"
+        "python -m workflow_src.data.download fetch --dest {params.dest} --base-url {params.base_url:q}"
         " --commit {params.commit} --files-json {params.files:q} --mirror={params.mirror:q}"
         " --standin-rows {params.standin_rows} > {log} 2>&1"
 
@@ -45,7 +45,7 @@ rule download_test_data:
         files=json.dumps(config["data"].get("test_files", {}), sort_keys=True),
         mirror=config["data"]["mirror"],
     shell:
-        "python -m workflow_src.data fetch --dest {params.dest} --base-url {params.base_url:q}"
+        "python -m workflow_src.data.download fetch --dest {params.dest} --base-url {params.base_url:q}"
         " --commit {params.commit} --files-json {params.files:q} --mirror={params.mirror:q}"
         " --optional > {log} 2>&1"
 
@@ -75,6 +75,6 @@ if HUB_ENCODER:
             "local job (on the submitting node, before any training job): fetch {params.name}"
             " at revision {params.revision} into {params.dest}/"
         shell:
-            "python -m workflow_src.encoders fetch --name {params.name:q}"
+            "python -m workflow_src.data.encoders fetch --name {params.name:q}"
             " --revision {params.revision} --dest {params.dest:q} --mirror={params.mirror:q}"
             " > {log} 2>&1"

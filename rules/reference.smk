@@ -55,5 +55,5 @@ if config["ship_reference"]:
                 for path in workflow.overwrite_configfiles
             ),
         shell:
-            "python -m workflow_src.reference --preset {params.preset} --runs {input}"
+            "python -m workflow_src.render.reference --preset {params.preset} --runs {input}"
             " {params.overlays} --output {output} > {log} 2>&1"

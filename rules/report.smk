@@ -50,7 +50,7 @@ rule render_table:
     params:
         **CAVEAT_PARAMS,
     shell:
-        "python -m workflow_src.tables --table {wildcards.n} --output {output}"
+        "python -m workflow_src.render.tables --table {wildcards.n} --output {output}"
         " --grid-json {params.grid:q} --paper {input.paper} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
         " --stage {params.stage} --runs {input.runs} > {log} 2>&1"
@@ -114,7 +114,7 @@ rule render_report:
         **CAVEAT_PARAMS,
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
     shell:
-        "python -m workflow_src.report --metrics-csv {input.metrics}"
+        "python -m workflow_src.render.report --metrics-csv {input.metrics}"
         " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
         " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"

@@ -1,5 +1,5 @@
 # The tokenizer and every task's tokenised train and dev splits, made once per preset and read
-# by every training job (workflow_src/tokens.py). Snakemake remakes a split when its data files
+# by every training job (workflow_src/data/tokens.py). Snakemake remakes a split when its data files
 # or the tokenizer change (inputs) or the max length, encoder or malformed-row limit change
 # (params); the training job also refuses a file made for another max length or encoding.
 
@@ -21,7 +21,7 @@ rule save_tokenizer:
     params:
         encoder=ENCODER,
     shell:
-        "HF_HUB_OFFLINE=1 python -m workflow_src.tokens tokenizer --encoder {params.encoder:q}"
+        "HF_HUB_OFFLINE=1 python -m workflow_src.data.tokens tokenizer --encoder {params.encoder:q}"
         " --dest {output} > {log} 2>&1"
 
 
@@ -44,7 +44,7 @@ rule tokenize_split:
         max_bad_rows=config["data"]["max_bad_rows"],
         encoder=ENCODER,  # a new encoder remakes the splits even where its tokenizer is alike
     shell:
-        "python -m workflow_src.tokens split --tokenizer {input.tokenizer} --data-dir"
+        "python -m workflow_src.data.tokens split --tokenizer {input.tokenizer} --data-dir"
         " {params.data_dir} --task {wildcards.task} --max-length {params.max_length}"
         " --encoding {wildcards.encoding} --max-bad-rows {params.max_bad_rows}"
         " --output {output} > {log} 2>&1"

@@ -1,5 +1,5 @@
 # One training job per cell and seed: every BERT ablation cell, the BiLSTM baseline and the
-# multi-task runs go through the same command (workflow_src.train). Resources come per cell
+# multi-task runs go through the same command (workflow_src.train.loop). Resources come per cell
 # from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
 # preset gives no GPU while others get one run as train_cell_cpu, which a profile's GPU
 # settings for train_cell do not reach. The encoder comes from a local folder (fetch_encoder)
@@ -75,7 +75,7 @@ rule write_submission:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
         test_dir=lambda wildcards, input: os.path.dirname(input.test),
     shell:
-        "HF_HUB_OFFLINE=1 python -m workflow_src.submit --run-dir {params.run_dir}"
+        "HF_HUB_OFFLINE=1 python -m workflow_src.train.submit --run-dir {params.run_dir}"
         " --test-dir {params.test_dir} --out-dir {output} > {log} 2>&1"
 
 

@@ -42,7 +42,7 @@ def prepared_data(tmp_path_factory, shared_data) -> Path:
     """A verified data folder as the download rule makes it (mirror + Quora stand-in)."""
     import yaml
 
-    from workflow_src import data
+    from workflow_src.data import download as data
 
     config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
     dest = tmp_path_factory.mktemp("data") / "cs224n"
@@ -71,7 +71,7 @@ def save_tiny_bert(folder: Path, *, safetensors: bool = True) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from workflow_src.model import resolve_encoder
+    from workflow_src.data.encoders import resolve_encoder
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from workflow_src.claims import paper_values
-from workflow_src.grid import MULTITASK, build_cells, build_tables
-from workflow_src.metrics import selection_score, task_metrics
+from workflow_src.analysis.claims import paper_values
+from workflow_src.analysis.metrics import selection_score, task_metrics
+from workflow_src.spec.grid import MULTITASK, build_cells, build_tables
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_RESULTS = REPO / "report" / "paper_results.yaml"

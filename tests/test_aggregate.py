@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from tests.fake_runs import write_fake_runs
-from workflow_src import aggregate
+from workflow_src.analysis import aggregate
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_cli_fails_naming_the_bad_file(runs, tmp_path, caplog):
 
 def test_metrics_csv_carries_every_setting_of_each_run_as_a_column(tmp_path):
     """lr, dropout, finetune, the STS head, SMART's settings...: one read_csv, no join."""
-    from workflow_src.config import TrainConfig
+    from workflow_src.spec.config import TrainConfig
 
     path = write_fake_runs(tmp_path, seeds=(1,), cells={"sts-head-cosine"})[0]
     record = json.loads(path.read_text())

@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from workflow_src import batching
-from workflow_src.batching import (
+from workflow_src.data import batching
+from workflow_src.data.batching import (
     TokenizedSplit,
     autocast,
     collate,
@@ -83,9 +83,9 @@ def test_separate_pairs_are_stacked_first_sentences_then_second():
 def test_tokenize_once_single_separate_and_joint():
     from transformers import AutoTokenizer
 
-    from workflow_src.batching import tokenize_split
-    from workflow_src.data import PairExample, SentenceExample
-    from workflow_src.model import resolve_encoder
+    from workflow_src.data.batching import tokenize_split
+    from workflow_src.data.encoders import resolve_encoder
+    from workflow_src.data.read import PairExample, SentenceExample
 
     tok = AutoTokenizer.from_pretrained(resolve_encoder("embedded"), local_files_only=True)
     single = tokenize_split("sst", [SentenceExample("x", " a fine film", 4)], tok, 16, False)
@@ -136,8 +136,8 @@ def test_an_explicit_precision_is_kept_whatever_the_hardware(monkeypatch):
 
 
 def test_the_gradient_scaler_is_on_only_for_fp16(monkeypatch):
-    from workflow_src.config import TrainConfig
-    from workflow_src.train import Parts
+    from workflow_src.spec.config import TrainConfig
+    from workflow_src.train.loop import Parts
 
     model = torch.nn.Linear(2, 1)
     for resolved, enabled in (("fp32", False), ("fp16", True)):

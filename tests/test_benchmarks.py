@@ -70,7 +70,7 @@ def test_cell_sequences_count_pairs_twice_epochs_and_quora_downsampling(gpu):
 
 def test_grid_projection_scales_with_seconds_and_counts_every_run(gpu, config):
     """Every cell x every paper seed; GPU-hours linear in the measured seconds per sequence."""
-    from workflow_src import grid
+    from workflow_src.spec import grid
 
     sizes = dict(gpu.DATA_SIZES)
     one, runs, per_cell = gpu.project_grid(config, 1e-3, sizes, overhead_s=0.0)
@@ -109,7 +109,7 @@ def calibrate():
 
 
 def test_calibration_cells_all_is_every_cell_multitask_first(calibrate, config):
-    from workflow_src import grid
+    from workflow_src.spec import grid
 
     cells = calibrate.chosen_cells(["all"])
     assert sorted(cells) == sorted(grid.build_cells(config["grid"]))
@@ -139,7 +139,7 @@ def test_the_carried_encoder_is_stored_in_bf16_and_loads_in_fp32(tmp_path):
     import torch
     from safetensors import safe_open
 
-    from workflow_src.model import load_transformer
+    from workflow_src.train.model import load_transformer
 
     carry = _load("gpu_carry")
     carry.carry_encoder(tmp_path / "encoder")

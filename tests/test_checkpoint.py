@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from workflow_src import checkpoint
+from workflow_src.train import checkpoint
 
 
 def state(epoch):

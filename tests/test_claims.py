@@ -15,9 +15,9 @@ import yaml
 from scipy import stats
 
 from tests.conftest import REPO_ROOT
-from workflow_src import claims
-from workflow_src.claims import Claim, Comparison, Outcomes, parse_side
-from workflow_src.grid import build_cells
+from workflow_src.analysis import claims
+from workflow_src.analysis.claims import Claim, Comparison, Outcomes, parse_side
+from workflow_src.spec.grid import build_cells
 
 N = 400
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pytest
 
-from workflow_src.config import SmartConfig, TrainConfig
+from workflow_src.spec.config import SmartConfig, TrainConfig
 
 
 def test_defaults_are_the_paper_base_configuration():
@@ -122,6 +122,6 @@ def test_config_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, workflow_src.config; print('torch' in sys.modules)"
+    code = "import sys, workflow_src.spec.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -179,7 +179,7 @@ def schema_enums() -> dict[str, list[tuple]]:
 def test_schema_enums_are_the_choices_trainconfig_declares():
     """Each setting's allowed values are declared once, beside its TrainConfig (or SmartConfig)
     field; the schema's enum of the same key must list the same values, in the same order."""
-    from workflow_src.config import SmartConfig, TrainConfig, declared_choices
+    from workflow_src.spec.config import SmartConfig, TrainConfig, declared_choices
 
     declared = {**declared_choices(TrainConfig), **declared_choices(SmartConfig)}
     enums = schema_enums()
@@ -221,7 +221,7 @@ def test_snakemake_stops_before_any_job_on_a_bad_value(override, named):
 
 def test_schema_data_files_are_the_files_tasks_py_reads():
     """The files the schema accepts under data.files are the tasks' train and dev files."""
-    from workflow_src.tasks import SPLIT_FILES
+    from workflow_src.spec.tasks import SPLIT_FILES
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     accepted = schema["properties"]["data"]["properties"]["files"]["propertyNames"]["enum"]

@@ -1,4 +1,4 @@
-"""The cost estimate's arithmetic (workflow_src/cost.py): FLOPs per sequence, examples per run,
+"""The cost estimate's arithmetic (workflow_src/spec/cost.py): FLOPs per sequence, examples per run,
 shares of a training pass, seconds per cell, totals per table, and the jobs' resources."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, tool
-from workflow_src import cost, grid
+from workflow_src.spec import cost, grid
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
 SHAPE = cost.EncoderShape(layers=4, hidden=8, intermediate=16)

@@ -1,4 +1,4 @@
-"""Download verification and typed reading of the CS224N files (workflow_src/data.py)."""
+"""Download verification and typed reading of the CS224N files (workflow_src/data/download.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from workflow_src import atomic, data
+from workflow_src import atomic
 from workflow_src.atomic import write_bytes_atomic
+from workflow_src.data import download as data
+from workflow_src.data import read
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
 FILES = CONFIG["files"]
@@ -40,13 +42,13 @@ def test_git_blob_sha1_matches_git_hash_object():
 def test_real_files_verify_and_have_their_row_counts(shared_data, name, rows):
     raw = (shared_data / name).read_bytes()
     assert data.git_blob_sha1(raw) == FILES[name]
-    task, split = next(key for key, file in data.SPLIT_FILES.items() if file == name)
-    loaded = data.load_split(shared_data, task, split)
+    task, split = next(key for key, file in read.SPLIT_FILES.items() if file == name)
+    loaded = read.load_split(shared_data, task, split)
     assert len(loaded.examples) + len(loaded.bad_rows) == rows
 
 
 def test_quora_dev_defects_are_reported_by_line_not_dropped_silently(shared_data):
-    loaded = data.load_split(shared_data, "quora", "dev")
+    loaded = read.load_split(shared_data, "quora", "dev")
     assert [(row.line, row.reason) for row in loaded.bad_rows] == [
         (2577, "empty is_duplicate"),
         (14222, "empty sentence2"),
@@ -55,14 +57,14 @@ def test_quora_dev_defects_are_reported_by_line_not_dropped_silently(shared_data
 
 
 def test_quirks_are_kept_as_the_csv_parser_gives_them(shared_data):
-    sst = data.load_split(shared_data, "sst", "dev").examples
+    sst = read.load_split(shared_data, "sst", "dev").examples
     assert sst[0].sentence.startswith(" It 's a lovely film")  # leading space kept
     assert isinstance(sst[0].label, int)
-    quora = data.load_split(shared_data, "quora", "dev").examples
+    quora = read.load_split(shared_data, "quora", "dev").examples
     # the file quotes twice over: the parser removes one layer, the rest is the text as stored
     assert quora[1].sentence1.startswith('"Which is correct grammar')
     assert quora[1].sentence1.endswith('Do I need ""the"" here?"')
-    sts = data.load_split(shared_data, "sts", "dev").examples
+    sts = read.load_split(shared_data, "sts", "dev").examples
     assert sts[1].label == pytest.approx(4.6)
 
 
@@ -70,8 +72,8 @@ def test_fetch_builds_quora_standin_and_says_so(prepared_data):
     provenance = data.read_provenance(prepared_data)
     assert provenance["quora_train_standin"] is True
     assert "stand in" in provenance["note"]
-    train = data.load_split(prepared_data, "quora", "train")
-    dev = data.load_split(prepared_data, "quora", "dev")
+    train = read.load_split(prepared_data, "quora", "train")
+    dev = read.load_split(prepared_data, "quora", "dev")
     assert len(train.examples) + len(train.bad_rows) == 14000
     assert len(dev.examples) + len(dev.bad_rows) == 6214
     assert not {e.id for e in train.examples} & {e.id for e in dev.examples}
@@ -138,7 +140,7 @@ def test_failed_download_log_names_file_url_cause_and_the_mirror_remedy(tmp_path
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
     unreachable = "http://127.0.0.1:9/gpoesia/minbert"  # discard port: connection refused
     result = subprocess.run(
-        [sys.executable, "-m", "workflow_src.data", "fetch", "--dest", str(tmp_path / "out"),
+        [sys.executable, "-m", "workflow_src.data.download", "fetch", "--dest", str(tmp_path / "out"),
          "--base-url", unreachable, "--commit", CONFIG["commit"],
          "--files-json", json.dumps({"sts-dev.csv": FILES["sts-dev.csv"]})],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
@@ -168,9 +170,9 @@ HEADER = {"sst": "\tid\tsentence\tsentiment\n", "sts": "\tid\tsentence1\tsentenc
 )
 def test_malformed_row_is_reported_with_file_and_line(tmp_path, task, bad_line, reason):
     good = "0\tx\t fine\t1\n" if task == "sst" else "0\tx\tone\ttwo\t1.0\n"
-    name = data.SPLIT_FILES[task, "dev"]
+    name = read.SPLIT_FILES[task, "dev"]
     (tmp_path / name).write_text(HEADER[task] + good + bad_line + good)
-    loaded = data.load_split(tmp_path, task, "dev", max_bad_rows=1)
+    loaded = read.load_split(tmp_path, task, "dev", max_bad_rows=1)
     assert len(loaded.examples) == 2
     [bad] = loaded.bad_rows
     assert str(bad).startswith(f"{tmp_path / name}:3: ")
@@ -178,12 +180,12 @@ def test_malformed_row_is_reported_with_file_and_line(tmp_path, task, bad_line, 
     with pytest.raises(
         data.DataError, match=rf"{name}: 1 malformed rows, more than max_bad_rows=0"
     ):
-        data.load_split(tmp_path, task, "dev", max_bad_rows=0)
+        read.load_split(tmp_path, task, "dev", max_bad_rows=0)
 
 
 def test_missing_split_file_says_how_to_get_it(tmp_path):
     with pytest.raises(data.DataError, match="missing; run the download_data rule"):
-        data.load_split(tmp_path, "sst", "train")
+        read.load_split(tmp_path, "sst", "train")
 
 
 def test_atomic_write_leaves_old_content_when_interrupted(tmp_path, monkeypatch):

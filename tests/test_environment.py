@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -64,10 +65,21 @@ def rules_with_envs() -> dict[str, tuple[str, str]]:
     for smk in sorted((REPO_ROOT / "rules").glob("*.smk")):
         for name, body in RULE.findall(smk.read_text()):
             env = re.search(r'conda:\s*\n(?:\s*#.*\n)*\s*"\.\./(envs/[\w.]+)"', body)
-            module = re.search(r"python -m workflow_src\.(\w+)", body)
+            module = re.search(r"python -m workflow_src\.([\w.]+)", body)
             if module:
                 found[name] = (env.group(1) if env else None, module.group(1))
     return found
+
+
+def module_file(module: str, must_exist: bool = True) -> Path | None:
+    """workflow_src/<a>/<b>.py for the dotted name a.b, or a package's __main__.py."""
+    base = REPO_ROOT / "workflow_src" / Path(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__main__.py", base / "__init__.py"):
+        if path.is_file():
+            return path
+    if must_exist:
+        raise FileNotFoundError(f"no module workflow_src.{module}")
+    return None
 
 
 def third_party_imports(module: str, seen: set | None = None) -> set[str]:
@@ -76,14 +88,19 @@ def third_party_imports(module: str, seen: set | None = None) -> set[str]:
     seen = set() if seen is None else seen
     seen.add(module)
     names = set()
-    tree = ast.parse((REPO_ROOT / "workflow_src" / f"{module}.py").read_text())
+    tree = ast.parse(module_file(module).read_text())
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            local = [node.module] if node.module else [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module.startswith("workflow_src"):
-            local = (
-                [node.module.split(".")[1]] if "." in node.module else [a.name for a in node.names]
-            )
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("workflow_src")
+        ):
+            inner = node.module.removeprefix("workflow_src").lstrip(".")
+            local = [
+                f"{inner}.{a.name}" if inner else a.name
+                for a in node.names
+                if module_file(f"{inner}.{a.name}" if inner else a.name, must_exist=False)
+            ] or [inner]
         elif isinstance(node, ast.ImportFrom | ast.Import):
             tops = (
                 [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from workflow_src import claims, findings, floors
-from workflow_src.grid import build_tables
+from workflow_src.analysis import claims, floors
+from workflow_src.render import findings
+from workflow_src.spec.grid import build_tables
 
 CLAIMS_YAML = REPO_ROOT / "report" / "claims.yaml"
 README = REPO_ROOT / "README.md"
@@ -119,7 +120,7 @@ def test_the_readme_findings_agree_with_the_claims_csv_they_name():
         pytest.skip("README.md has no findings block (no reproduction shipped yet)")
     assert findings.update(text, README.parent, CLAIMS_YAML) == text, (
         "README.md's findings differ from the shipped claims.csv: "
-        "run `python -m workflow_src.findings --update README.md`"
+        "run `python -m workflow_src.render.findings --update README.md`"
     )
 
 

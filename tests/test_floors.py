@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_src import floors
-from workflow_src.claims import Outcomes, pearson_rows
+from workflow_src.analysis import floors
+from workflow_src.analysis.claims import Outcomes, pearson_rows
 
 N = 1000
 IDS = tuple(f"id{i:04d}" for i in range(N))

@@ -1,4 +1,4 @@
-"""The experiment grid reproduces the paper's tables cell for cell (workflow_src/grid.py)."""
+"""The experiment grid reproduces the paper's tables cell for cell (workflow_src/spec/grid.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, SHARED, SHARED_DATA
-from workflow_src import grid
+from workflow_src.spec import grid
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
 PAPER = SHARED / "paper" / "multitask-bert-paper.md"
@@ -198,7 +198,7 @@ def test_every_value_a_user_adds_to_an_axis_gets_its_own_cell():
 
 @pytest.mark.parametrize("preset", sorted(CONFIG["presets"]))
 def test_every_cell_at_every_preset_is_a_valid_training_config(preset):
-    from workflow_src.config import TrainConfig
+    from workflow_src.spec.config import TrainConfig
 
     config = {**CONFIG, "preset": preset}
     for cell in grid.build_cells(CONFIG["grid"]):
@@ -228,7 +228,7 @@ def overlaid(**axes) -> dict:
 
 
 def test_without_an_overlay_the_grid_has_only_the_papers_tables():
-    from workflow_src.grid import EXTRA_AXES, table_numbers
+    from workflow_src.spec.grid import EXTRA_AXES, table_numbers
 
     grid = overlaid()
     assert table_numbers(grid) == list(range(1, 10))
@@ -238,7 +238,7 @@ def test_without_an_overlay_the_grid_has_only_the_papers_tables():
 def test_a_new_axis_in_an_overlay_adds_cells_and_its_own_table():
     """`grid: {pair_encoding: [separate, joint]}`: joint cells for the pair tasks (SST has one
     sentence), Table 11 beside them, the separate column being the base cells."""
-    from workflow_src.grid import build_cells, build_tables, table_layout_json, table_numbers
+    from workflow_src.spec.grid import build_cells, build_tables, table_layout_json, table_numbers
 
     grid = overlaid(pair_encoding=["separate", "joint"])
     new = set(build_cells(grid)) - set(build_cells(overlaid()))
@@ -255,7 +255,7 @@ def test_a_new_axis_in_an_overlay_adds_cells_and_its_own_table():
 
 
 def test_a_task_schedule_axis_varies_the_additive_multitask_cell():
-    from workflow_src.grid import build_cells, build_tables, cell_settings
+    from workflow_src.spec.grid import build_cells, build_tables, cell_settings
 
     grid = overlaid(task_schedule=["round_robin", "proportional"])
     cells = build_cells(grid)
@@ -274,7 +274,7 @@ def test_a_task_schedule_axis_varies_the_additive_multitask_cell():
 
 
 def test_a_new_value_on_a_paper_axis_is_a_new_column():
-    from workflow_src.grid import build_tables
+    from workflow_src.spec.grid import build_tables
 
     table = build_tables(overlaid(dropout=[0.1, 0.3, 0.5, 0.7]))[3]
     assert table.columns[-1] == "Dropout=0.7"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow_src import layout
+from workflow_src.spec import layout
 
 
 def finish_run(root, preset: str, cell: str = "sst-base") -> None:

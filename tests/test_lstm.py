@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workflow_src.batching import TokenizedSplit, collate
-from workflow_src.lstm import BiLSTMEncoder
-from workflow_src.model import TASK_SPECS, MultitaskModel
+from workflow_src.data.batching import TokenizedSplit, collate
+from workflow_src.train.lstm import BiLSTMEncoder
+from workflow_src.train.model import TASK_SPECS, MultitaskModel
 
 
 def encoder(pooling="mean"):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from workflow_src.metrics import (
+from workflow_src.analysis.metrics import (
     PRIMARY_METRIC,
     average_ranks,
     primary,
@@ -68,7 +68,7 @@ def test_length_mismatch_is_an_error():
 
 def test_metrics_module_imports_neither_torch_nor_scikit_learn_nor_scipy():
     code = (
-        "import sys, workflow_src.metrics as m; "
+        "import sys, workflow_src.analysis.metrics as m; "
         "[m.task_metrics(t, [1, 0, 1], [1, 1, 0]) for t in ('sst', 'quora', 'sts')]; "
         "print(sorted({'torch', 'sklearn', 'scipy'} & set(sys.modules)))"
     )

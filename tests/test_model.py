@@ -6,14 +6,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from workflow_src.batching import TokenizedSplit, collate
-from workflow_src.model import (
-    TASK_SPECS,
-    MultitaskModel,
-    TransformerEncoder,
-    apply_finetune,
-    resolve_encoder,
-)
+from workflow_src.data.batching import TokenizedSplit, collate
+from workflow_src.data.encoders import resolve_encoder
+from workflow_src.train.model import TASK_SPECS, MultitaskModel, TransformerEncoder, apply_finetune
 
 H = 16
 
@@ -136,7 +131,8 @@ def test_embedded_encoder_resolves_to_the_packaged_model_folder():
 def test_a_pytorch_model_bin_only_folder_loads_with_its_weights(tmp_path):
     """Older hub uploads carry no safetensors; the folder still loads (weights_only=True)."""
     from tests.conftest import save_tiny_bert
-    from workflow_src.model import load_tokenizer, load_transformer
+    from workflow_src.data.encoders import load_tokenizer
+    from workflow_src.train.model import load_transformer
 
     folder = save_tiny_bert(tmp_path / "bert", safetensors=False)
     assert not list(folder.glob("*.safetensors"))
@@ -150,8 +146,8 @@ def test_a_pytorch_model_bin_only_folder_loads_with_its_weights(tmp_path):
 
 def test_a_folder_without_weights_fails_naming_it_before_loading(tmp_path):
     from tests.conftest import save_tiny_bert
-    from workflow_src.encoders import EncoderError
-    from workflow_src.model import load_transformer
+    from workflow_src.data.encoders import EncoderError
+    from workflow_src.train.model import load_transformer
 
     folder = save_tiny_bert(tmp_path / "bert")
     (folder / "model.safetensors").unlink()

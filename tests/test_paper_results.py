@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from workflow_src import claims, tables
-from workflow_src.grid import build_cells, build_tables
+from workflow_src.analysis import claims
+from workflow_src.render import tables
+from workflow_src.spec.grid import build_cells, build_tables
 
 PAPER_MD = REPO_ROOT / "../shared/paper/multitask-bert-paper.md"
 PAPER_RESULTS = REPO_ROOT / "report" / "paper_results.yaml"

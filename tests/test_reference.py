@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
-from workflow_src import reference
+from workflow_src.render import reference
 
 PRESET = "tiny"
 SEEDS = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["presets"][PRESET]["seeds"]
@@ -197,7 +197,9 @@ def test_shipping_under_a_config_overlay_records_it_in_the_render_command(tree):
         cwd=tree,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    command = next(line for line in result.stdout.splitlines() if "workflow_src.reference" in line)
+    command = next(
+        line for line in result.stdout.splitlines() if "workflow_src.render.reference" in line
+    )
     assert "--configfile seeds.yaml" in command
 
 

@@ -144,8 +144,8 @@ def test_every_file_write_in_the_package_goes_through_a_temp_file_and_rename():
 @pytest.fixture(scope="module")
 def kept_run(tmp_path_factory, shared_data):
     """One in-process epoch with keep_checkpoints=True, noting every os.replace it makes."""
-    from workflow_src import train
-    from workflow_src.config import TrainConfig
+    from workflow_src.spec.config import TrainConfig
+    from workflow_src.train import loop as train
 
     settings = kr.tiny_settings(shared_data)
     settings.update(epochs=1, train_limit=16, dev_limit=8, keep_checkpoints=True)
@@ -170,7 +170,7 @@ def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
     import torch
     from safetensors import safe_open
 
-    from workflow_src import train
+    from workflow_src.train import loop as train
 
     tmp_path, renamed = kept_run["dir"], kept_run["renamed"]
     by_target = {dst.relative_to(tmp_path).as_posix(): src for src, dst in renamed}
@@ -193,12 +193,12 @@ def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
 
 def test_a_checkpoint_from_other_code_is_not_resumed(kept_run, tmp_path, monkeypatch, caplog):
     """An edit to workflow_src between a kill and its rerun: start afresh, never mix versions."""
-    from workflow_src import train
-    from workflow_src.config import TrainConfig
+    from workflow_src.spec.config import TrainConfig
+    from workflow_src.train import loop as train
 
     shutil.copytree(kept_run["dir"] / "checkpoint", tmp_path / "checkpoint")
     monkeypatch.setattr(train, "code_version", lambda: "edited")
-    with caplog.at_level(logging.WARNING, logger="workflow_src.train"):
+    with caplog.at_level(logging.WARNING, logger="workflow_src.train.loop"):
         metrics = train.run(TrainConfig.from_dict(kept_run["settings"]), 1, tmp_path)
     assert "written by other code" in caplog.text
     assert metrics["compute"]["resumed_from_epoch"] is None
@@ -206,7 +206,7 @@ def test_a_checkpoint_from_other_code_is_not_resumed(kept_run, tmp_path, monkeyp
 
 
 def test_downloads_appear_only_by_rename(tmp_path, shared_data, monkeypatch):
-    from workflow_src import data
+    from workflow_src.data import download as data
 
     config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
     files = {name: config["files"][name] for name in ("ids-sst-dev.csv", "sts-dev.csv")}
@@ -224,13 +224,13 @@ def test_downloads_appear_only_by_rename(tmp_path, shared_data, monkeypatch):
 
 
 def test_no_readable_checkpoint_means_a_fresh_start_with_a_warning(tmp_path, caplog):
-    from workflow_src import checkpoint
+    from workflow_src.train import checkpoint
 
     bad = tmp_path / "checkpoint" / "epoch-0001"
     bad.mkdir(parents=True)
     (bad / "weights.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
     (bad / "state.pt").write_bytes(b"PK")
-    with caplog.at_level(logging.WARNING, logger="workflow_src.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="workflow_src.train.checkpoint"):
         assert checkpoint.load_latest(tmp_path) is None
     text = caplog.text
     assert "epoch-0001 unreadable" in text and "starts from scratch" in text
@@ -240,7 +240,7 @@ def test_a_kill_while_deleting_a_checkpoint_never_leaves_a_half_folder(tmp_path,
     """Deletion renames first: a kill mid-delete leaves a hidden .tmp, never epoch-N half empty."""
     import torch
 
-    from workflow_src import checkpoint
+    from workflow_src.train import checkpoint
 
     checkpoint.save(tmp_path, 1, {"w": torch.ones(2)}, {"epoch": 1})
 
@@ -262,7 +262,7 @@ def test_a_kill_while_deleting_a_checkpoint_never_leaves_a_half_folder(tmp_path,
 
 def test_half_a_metrics_file_is_an_error_naming_it_and_nothing_earlier_is_lost(tmp_path):
     from tests.fake_runs import write_fake_runs
-    from workflow_src import aggregate
+    from workflow_src.analysis import aggregate
 
     good, cut = write_fake_runs(tmp_path / "runs", cells={"sst-base"}, seeds=(1, 2))
     text = cut.read_text()
@@ -280,7 +280,7 @@ def test_half_a_metrics_file_is_an_error_naming_it_and_nothing_earlier_is_lost(t
 
 
 def test_a_string_learning_rate_is_refused_naming_the_key():
-    from workflow_src.config import TrainConfig
+    from workflow_src.spec.config import TrainConfig
 
     with pytest.raises(ValueError, match=r"^lr='1e-5' is invalid: expected float"):
         TrainConfig.from_dict({"lr": "1e-5"})

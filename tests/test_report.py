@@ -16,8 +16,9 @@ import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
-from workflow_src import aggregate, claims, floors, report
-from workflow_src.grid import build_cells, build_tables
+from workflow_src.analysis import aggregate, claims, floors
+from workflow_src.render import report
+from workflow_src.spec.grid import build_cells, build_tables
 
 SCRIPT_TEXT = "Attack <script>document.title='pwned'</script> stays text"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -247,6 +248,8 @@ def test_the_report_rule_passes_the_presets_pipeline_check_flag(preset, is_check
     result = run_snakemake("report", "-n", "-p", "--forceall", "--config", f"preset={preset}")
     assert result.returncode == 0, result.stderr[-3000:]
     command = next(
-        line for line in result.stdout.splitlines() if "python -m workflow_src.report" in line
+        line
+        for line in result.stdout.splitlines()
+        if "python -m workflow_src.render.report" in line
     )
     assert ("--pipeline-check" in command) is is_check

@@ -30,7 +30,7 @@ from tests.slurm_cluster import (
     submitted_jobs,
     wait_for,
 )
-from workflow_src import cost
+from workflow_src.spec import cost
 
 PROFILE = REPO_ROOT / "slurm" / "config.yaml"
 GPU_OVERLAY = REPO_ROOT / "tests" / "slurm-ci-gpu" / "config.yaml"

@@ -7,10 +7,11 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from workflow_src.batching import TokenizedSplit, collate
-from workflow_src.config import SmartConfig, TrainConfig
-from workflow_src.model import MultitaskModel, TransformerEncoder
-from workflow_src.smart import (
+from workflow_src.data.batching import TokenizedSplit, collate
+from workflow_src.spec.config import SmartConfig, TrainConfig
+from workflow_src.train.loop import build_model
+from workflow_src.train.model import MultitaskModel, TransformerEncoder
+from workflow_src.train.smart import (
     PERTURBATIONS,
     DropoutReplay,
     MomentumTeacher,
@@ -19,7 +20,6 @@ from workflow_src.smart import (
     divergence,
     smoothness_term,
 )
-from workflow_src.train import build_model
 
 KINDS = {"sst": "multiclass", "quora": "binary", "sts": "regression"}
 

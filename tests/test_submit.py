@@ -1,4 +1,4 @@
-"""CS224N submission files in the starter's format from a multi-task run (workflow_src/submit.py)."""
+"""CS224N submission files in the starter's format from a multi-task run (workflow_src/train/submit.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, save_tiny_bert
-from workflow_src import data, submit, train
-from workflow_src.config import TrainConfig
+from workflow_src.data import download as data
+from workflow_src.data import read
+from workflow_src.spec.config import TrainConfig
+from workflow_src.train import loop as train
+from workflow_src.train import submit
 
 DATA = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["data"]
 
@@ -79,7 +82,7 @@ def test_submission_files_from_the_best_epoch_of_a_multitask_run(tmp_path, prepa
     header, para_dev = rows("para-dev-output.csv")
     assert header == "id \t Predicted_Is_Paraphrase "
     assert {value for _, value in para_dev} <= {"0.0 ", "1.0 "}
-    full_dev = data.load_split(prepared_data, "quora", "dev").examples
+    full_dev = read.load_split(prepared_data, "quora", "dev").examples
     assert len(para_dev) == len(full_dev)  # the whole dev split, not the run's dev_limit
     header, sts_test = rows("sts-test-output.csv")
     assert header == "id \t Predicted_Similiary " and len(sts_test) == 1725

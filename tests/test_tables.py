@@ -12,8 +12,9 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.fake_runs import write_fake_runs
-from workflow_src import aggregate, tables
-from workflow_src.grid import Row, Table, build_tables
+from workflow_src.analysis import aggregate
+from workflow_src.render import tables
+from workflow_src.spec.grid import Row, Table, build_tables
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
 PAPER = REPO_ROOT / "report" / "paper_results.yaml"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from workflow_src.metrics import METRICS
-from workflow_src.tasks import PRIMARY_METRIC, SPLIT_FILES, TASK, TASKS
+from workflow_src.analysis.metrics import METRICS
+from workflow_src.spec.tasks import PRIMARY_METRIC, SPLIT_FILES, TASK, TASKS
 
 
 def test_tasks_are_in_the_papers_round_robin_order():
@@ -44,6 +44,6 @@ def test_split_files_name_every_task_and_split(split):
 
 
 def test_the_task_table_does_not_load_torch():
-    code = "import sys, workflow_src.tasks; print('torch' in sys.modules)"
+    code = "import sys, workflow_src.spec.tasks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Tokenised splits made once per task (workflow_src/tokens.py): what a training job reads from
+"""Tokenised splits made once per task (workflow_src/data/tokens.py): what a training job reads from
 them equals what it tokenised itself, a file for other settings is refused, and the DAG remakes
 the files when the data, the tokenizer or the max length change."""
 
@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from tests.conftest import copy_workflow, run_snakemake
-from workflow_src import tokens, train
-from workflow_src.batching import tokenize_split
-from workflow_src.config import TrainConfig
-from workflow_src.data import load_split
-from workflow_src.model import load_tokenizer
+from workflow_src.data import tokens
+from workflow_src.data.batching import tokenize_split
+from workflow_src.data.encoders import load_tokenizer
+from workflow_src.data.read import load_split
+from workflow_src.spec.config import TrainConfig
+from workflow_src.train import loop as train
 
 TASKS = ("sst", "quora", "sts")
 

@@ -1,10 +1,10 @@
-"""Optional TensorBoard curves of a training run (workflow_src/tracking.py)."""
+"""Optional TensorBoard curves of a training run (workflow_src/train/tracking.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from workflow_src import tracking
+from workflow_src.train import tracking
 
 
 def scalars(log_dir) -> dict[str, list[tuple[int, float]]]:

@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from tests.conftest import save_tiny_bert
-from workflow_src import aggregate, checkpoint, train
-from workflow_src.config import TrainConfig
+from workflow_src.analysis import aggregate
+from workflow_src.spec.config import TrainConfig
+from workflow_src.train import checkpoint
+from workflow_src.train import loop as train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,7 +224,7 @@ def test_run_writes_metrics_and_predictions_in_the_agreed_shape(
 
 def recomputed_metrics(path: Path) -> dict:
     """Each task's dev metrics from a predictions.csv alone."""
-    from workflow_src.metrics import task_metrics
+    from workflow_src.analysis.metrics import task_metrics
 
     rows = read_predictions(path)[1:]
     out = {}
@@ -238,7 +240,7 @@ def test_a_multitask_run_reports_every_task_from_one_best_epoch_with_its_predict
 ):
     """The best epoch has the best mean of the tasks' primary metrics; `best` is that epoch's
     dev metrics for every task, and predictions.csv reproduces them exactly."""
-    from workflow_src.metrics import selection_score
+    from workflow_src.analysis.metrics import selection_score
 
     cfg = tiny(tiny_encoder, data_dir, epochs=3, lr=3e-3)
     metrics = train.run(cfg, 2, tmp_path)
@@ -403,7 +405,7 @@ def test_cli_refuses_bad_settings_naming_the_field(tmp_path):
         [
             sys.executable,
             "-m",
-            "workflow_src.train",
+            "workflow_src.train.loop",
             "--settings-json",
             '{"dropout": 1.5}',
             "--seed",
@@ -425,7 +427,7 @@ def test_cli_trains_from_a_settings_file(tmp_path, tiny_encoder, data_dir):
         [
             sys.executable,
             "-m",
-            "workflow_src.train",
+            "workflow_src.train.loop",
             "--settings",
             str(tmp_path / "cell.json"),
             "--seed",

@@ -59,7 +59,7 @@ def tiny_settings(data_dir: Path, cell: str = CELL) -> dict:
     import yaml
 
     sys.path.insert(0, str(REPO))
-    from workflow_src.grid import cell_settings
+    from workflow_src.spec.grid import cell_settings
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["preset"] = "tiny"
@@ -70,7 +70,7 @@ def command(settings: dict, run_dir: Path, seed: int = SEED) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "workflow_src.train",
+        "workflow_src.train.loop",
         "--settings-json",
         json.dumps(settings),
         "--seed",

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from safetensors.torch import save as safetensors_bytes
 
-from .atomic import write_bytes_atomic
+from workflow_src.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

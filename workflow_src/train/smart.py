@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SmartConfig, declared_choices
+from workflow_src.spec.config import SmartConfig, declared_choices
 
 PERTURBATIONS = declared_choices(SmartConfig)["perturbation"]
 NORM_EPS = 1e-6  # the references' guard in grad / (max|grad| + eps)

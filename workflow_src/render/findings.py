@@ -1,13 +1,13 @@
 """The README's findings, written from a shipped claims.csv and floors.csv.
 
-    python -m workflow_src.findings reference/cpu/claims.csv    print the claims' table
-    python -m workflow_src.findings reference/cpu/floors.csv    print the floors' summary
-    python -m workflow_src.findings --update README.md          rewrite the README's blocks
+    python -m workflow_src.render.findings reference/cpu/claims.csv    print the claims' table
+    python -m workflow_src.render.findings reference/cpu/floors.csv    print the floors' summary
+    python -m workflow_src.render.findings --update README.md          rewrite the README's blocks
 
 From claims.csv, one row per claim of report/claims.yaml, in its order: the paper's finding in
 words, each comparison's difference in percentage points with its 95% interval (dev sample and
-seeds, as workflow_src.claims computes it) and the comparison's verdict, then the claim's
-verdict. From floors.csv (workflow_src.floors), whether every cell that should train clears
+seeds, as workflow_src.analysis.claims computes it) and the comparison's verdict, then the claim's
+verdict. From floors.csv (workflow_src.analysis.floors), whether every cell that should train clears
 the BiLSTM and the majority class, and the rows of those that do not. With `--update`, each
 block between two markers
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from workflow_src import floors
+from workflow_src.analysis import floors
+from workflow_src.analysis.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
 
 BLOCK = re.compile(
     r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tasks import PRIMARY_METRIC
+from workflow_src.spec.tasks import PRIMARY_METRIC
 
 
 def _f1(gold: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 table and in total, for the preset in force; and each training job's Slurm resources from it.
 
     snakemake cost                                      (the local rule in rules/cost.smk)
-    python -m workflow_src.cost --config-json '{"preset": ..., "presets": ..., "grid": ...}'
+    python -m workflow_src.spec.cost --config-json '{"preset": ..., "presets": ..., "grid": ...}'
 
 The model, per run of a cell (one seed):
 
@@ -39,8 +39,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import grid
-from .tasks import TASK
+from workflow_src.spec import grid
+from workflow_src.spec.tasks import TASK
 
 # Examples in the pinned handout files (train, dev) after the malformed rows are left out.
 DATA_SIZES = {"sst": (8544, 1101), "quora": (141506, 20212), "sts": (6040, 863)}
@@ -257,7 +257,7 @@ def report(config: dict) -> str:
         f"Cost estimate, preset {name!r}: {len(costs)} cells x {seeds} seed(s) = "
         f"{len(costs) * seeds} training runs; encoder {preset['encoder']}",
         f"basis: {basis}; BiLSTM {cost['bilstm_examples_per_s']:g} examples/s; "
-        f"{cost['startup_s']:g} s start-up per run (workflow_src/cost.py explains the model)",
+        f"{cost['startup_s']:g} s start-up per run (workflow_src/spec/cost.py explains the model)",
         "",
         f"{'cell':<28}{'where':>6}{'epochs':>7}{'train ex/epoch':>15}{'examples':>12}"
         f"{'min/run':>9}",
@@ -286,7 +286,7 @@ def report(config: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workflow_src.cost",
+        prog="python -m workflow_src.spec.cost",
         description="Training examples and compute hours of the grid at the preset in force.",
     )
     parser.add_argument(

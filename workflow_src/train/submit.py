@@ -15,7 +15,7 @@ predictions, a bug not copied here). Test inputs are the `*-test-student.csv` fi
 pinned commit (data/cs224n-test/); a file the offline mirror lacks is skipped, and
 `submission.json` beside the outputs lists what was written and what was skipped and why.
 
-    python -m workflow_src.submit --run-dir results/runs/paper/multitask-smart/seed1 \
+    python -m workflow_src.train.submit --run-dir results/runs/paper/multitask-smart/seed1 \
         --test-dir data/cs224n-test --out-dir results/paper/submission/multitask-smart
 """
 
@@ -27,8 +27,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .atomic import write_text_atomic
-from .data import DataError, PairExample, SentenceExample, iter_rows, load_split, read_provenance
+from workflow_src.atomic import write_text_atomic
+from workflow_src.data.download import read_provenance
+from workflow_src.data.read import DataError, PairExample, SentenceExample, iter_rows, load_split
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,8 @@ def load_best_model(run_dir: Path):
     """(TrainConfig, model with the best epoch's weights, tokenizer, device) of a finished run."""
     from safetensors.torch import load_file
 
-    from .config import TrainConfig
-    from .train import build_model, set_up_torch
+    from workflow_src.spec.config import TrainConfig
+    from workflow_src.train.loop import build_model, set_up_torch
 
     weights = Path(run_dir) / BEST_WEIGHTS
     if not weights.exists():
@@ -98,8 +99,8 @@ def load_best_model(run_dir: Path):
 
 def write_submission(run_dir: Path, test_dir: Path, out_dir: Path) -> dict:
     """The six starter files (test ones only where the test file exists) and submission.json."""
-    from .batching import tokenize_split
-    from .train import predict
+    from workflow_src.data.batching import tokenize_split
+    from workflow_src.train.loop import predict
 
     cfg, model, tokenizer, device = load_best_model(run_dir)
     pad_id = tokenizer.pad_token_id or 0
@@ -130,7 +131,7 @@ def write_submission(run_dir: Path, test_dir: Path, out_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workflow_src.submit", description=__doc__.split("\n")[0]
+        prog="python -m workflow_src.train.submit", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--run-dir", type=Path, required=True, help="a finished multi-task run")
     parser.add_argument("--test-dir", type=Path, required=True, help="data/cs224n-test")

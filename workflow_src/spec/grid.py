@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .tasks import TASK
+from workflow_src.spec.tasks import TASK
 
 DATA_DIR = "data/cs224n"
 MULTITASK = "multitask"

@@ -17,7 +17,7 @@ No torch here: this reads files only. A missing or malformed metrics file is a `
 that names the file and the problem.
 
 Command line (what `rules/aggregate.smk` calls):
-    python -m workflow_src.aggregate --runs results/runs/quick/*/seed*/metrics.json \
+    python -m workflow_src.analysis.aggregate --runs results/runs/quick/*/seed*/metrics.json \
         --metrics-csv results/metrics.csv --summary-csv results/summary.csv \
         --epochs-csv results/epochs.csv
 """
@@ -36,12 +36,12 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from .atomic import write_text_atomic
+from workflow_src.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 STAGES = ("final", "best")
-N_BOOTSTRAP = 2000  # the claims' paired bootstraps (workflow_src.claims)
+N_BOOTSTRAP = 2000  # the claims' paired bootstraps (workflow_src.analysis.claims)
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = [
     "stage",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .tasks import TASK, TASKS
+from workflow_src.spec.tasks import TASK, TASKS
 
 BUCKET_CHUNK = 50  # batches per sorted chunk: large enough to bucket, small enough to mix
 OTHER_STREAM = 7  # stream index of a key that is not a task (the proportional schedule's)

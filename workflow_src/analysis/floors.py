@@ -4,7 +4,7 @@ The floors are the BiLSTM baseline of Table 2 (the `<task>-bilstm` cell of the s
 the majority class, a constant predictor: the most frequent dev label for SST and Quora (the
 accuracy of always saying it; taken on the dev set itself, so if anything the floor is too
 high) and, for STS, any constant, whose Pearson r is 0. A cell's difference to a floor gets the
-95% interval of workflow_src.claims (the dev sample, paired on the same examples, and the
+95% interval of workflow_src.analysis.claims (the dev sample, paired on the same examples, and the
 seeds); the cell clears the floor when the whole interval lies above zero, is below it when the
 whole interval lies below, and is unclear otherwise.
 
@@ -21,8 +21,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from workflow_src.aggregate import key_seed
-from workflow_src.claims import (
+from workflow_src.analysis.aggregate import key_seed
+from workflow_src.analysis.claims import (
     CONTRADICTED,
     REPRODUCED,
     Comparison,
@@ -30,7 +30,7 @@ from workflow_src.claims import (
     Term,
     run_comparison,
 )
-from workflow_src.tasks import PRIMARY_METRIC
+from workflow_src.spec.tasks import PRIMARY_METRIC
 
 MAJORITY = "majority class"  # the pseudo-cell of the constant predictor
 BILSTM = "{task}-bilstm"

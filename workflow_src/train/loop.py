@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from .atomic import write_text_atomic
-from .config import TrainConfig
-from .data import load_split, read_provenance
-from .metrics import selection_score
-from .tracking import EpochTracker
+from workflow_src.analysis.metrics import selection_score
+from workflow_src.atomic import write_text_atomic
+from workflow_src.data.download import read_provenance
+from workflow_src.data.read import load_split
+from workflow_src.spec.config import TrainConfig
+from workflow_src.train.tracking import EpochTracker
 
-log = logging.getLogger("workflow_src.train")
+log = logging.getLogger("workflow_src.train.loop")
 
 QUORA_SAMPLE_SEED = 2023  # fixed: the downsampled Quora subset is the same for every seed
 SUBSET_SEED = 2024  # fixed: train_limit / dev_limit keep the same rows for every seed and cell
@@ -126,10 +127,10 @@ class Prepared:
 
 def prepare_data(cfg: TrainConfig, tokens: dict[str, Path] | None) -> Prepared:
     """Tokenised train and dev splits of every task: read from the tokens files the DAG made
-    once per task (workflow_src.tokens), or without them read the CSVs and tokenise here."""
+    once per task (workflow_src.data.tokens), or without them read the CSVs and tokenise here."""
     if tokens is not None:
         return load_tokenized(cfg, tokens)
-    from .model import load_tokenizer
+    from workflow_src.data.encoders import load_tokenizer
 
     train_ex, dev_ex, info = load_data(cfg)
     tokenizer = load_tokenizer(cfg.encoder)
@@ -146,8 +147,8 @@ def prepare_data(cfg: TrainConfig, tokens: dict[str, Path] | None) -> Prepared:
 def load_tokenized(cfg: TrainConfig, tokens: dict[str, Path]) -> Prepared:
     """The job's rows of each task's tokens file: the same sample, by row index, that
     load_data draws from the examples, so the batches match a run that tokenised itself."""
-    from . import tokens as tokens_file
-    from .batching import TokenizedSplit
+    from workflow_src.data import tokens as tokens_file
+    from workflow_src.data.batching import TokenizedSplit
 
     missing = sorted(set(cfg.tasks) - set(tokens))
     if missing:
@@ -188,7 +189,7 @@ def plan_epoch(cfg: TrainConfig, lengths: dict, seed: int, epoch: int) -> list[l
     every task that still has batches per update; proportional: all batches in a random order,
     so each task comes up in proportion to its size. Every example is seen once per epoch.
     """
-    from .batching import epoch_rng, train_batches
+    from workflow_src.data.batching import epoch_rng, train_batches
 
     per_task = {
         t: train_batches(
@@ -242,12 +243,12 @@ def build_model(cfg: TrainConfig, tokenizer=None, vocab: tuple[int, int] | None 
     Here rather than in model.py, so that model.py never imports lstm.py (which imports
     model.mean_pool): the encoders and heads form no import circle.
     """
-    from .lstm import BiLSTMEncoder
-    from .model import (
+    from workflow_src.data.encoders import load_tokenizer
+    from workflow_src.train.lstm import BiLSTMEncoder
+    from workflow_src.train.model import (
         MultitaskModel,
         TransformerEncoder,
         apply_finetune,
-        load_tokenizer,
         load_transformer,
     )
 
@@ -273,7 +274,7 @@ def build_model(cfg: TrainConfig, tokenizer=None, vocab: tuple[int, int] | None 
 
 def tokenize(cfg: TrainConfig, tokenizer, examples: dict) -> dict:
     """Token ids of every task's examples (batching.TokenizedSplit by task)."""
-    from .batching import tokenize_split
+    from workflow_src.data.batching import tokenize_split
 
     joint = cfg.pair_encoding == "joint"
     return {t: tokenize_split(t, examples[t], tokenizer, cfg.max_length, joint) for t in cfg.tasks}
@@ -332,8 +333,8 @@ class Parts:
     def create(cls, cfg: TrainConfig, model, device, total_steps: int) -> Parts:
         import torch
 
-        from .batching import resolve_precision
-        from .smart import MomentumTeacher
+        from workflow_src.data.batching import resolve_precision
+        from workflow_src.train.smart import MomentumTeacher
 
         trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
         optimizer = make_optimizer(cfg, trainable, device)
@@ -465,7 +466,7 @@ def run_identity(cfg: TrainConfig, seed: int) -> dict:
 def resume(run_dir: Path, identity: dict, parts: Parts, device, started: float) -> Progress:
     """Progress of the newest checkpoint in run_dir, with `parts` put back as it saved them;
     a fresh Progress when there is none, or when it is for other settings, seed or code."""
-    from . import checkpoint
+    from workflow_src.train import checkpoint
 
     found = checkpoint.load_latest(run_dir, device)
     if found is None:
@@ -490,7 +491,7 @@ def resume(run_dir: Path, identity: dict, parts: Parts, device, started: float) 
 
 
 def save_checkpoint(run_dir: Path, identity: dict, parts: Parts, progress: Progress) -> None:
-    from . import checkpoint
+    from workflow_src.train import checkpoint
 
     state = {**identity, **progress.to_state(), **parts.to_state()}
     checkpoint.save(run_dir, progress.epoch, parts.tensors(), state)
@@ -502,9 +503,9 @@ def save_checkpoint(run_dir: Path, identity: dict, parts: Parts, progress: Progr
 def update_loss(model, batch, smart, teacher):
     """(task loss, loss to minimise, SMART's statistics or None) of one batch: the task's own
     loss plus, with SMART on, the smoothness and Bregman terms, all through the batch's head."""
-    from .model import TASK_SPECS
-    from .smart import DropoutReplay, bregman_term, smoothness_term
-    from .tasks import TASK
+    from workflow_src.spec.tasks import TASK
+    from workflow_src.train.model import TASK_SPECS
+    from workflow_src.train.smart import DropoutReplay, bregman_term, smoothness_term
 
     kind = TASK[batch.task].output
     embeds = model.embed(batch)  # (views*B, T, E): the embedding layer's output
@@ -575,8 +576,8 @@ def predict(model, split, cfg: TrainConfig, device, pad_id: int) -> list:
     the model in eval mode)."""
     import torch
 
-    from .batching import autocast, collate, eval_batches
-    from .model import TASK_SPECS
+    from workflow_src.data.batching import autocast, collate, eval_batches
+    from workflow_src.train.model import TASK_SPECS
 
     model.eval()
     predictions = [None] * len(split)
@@ -592,7 +593,7 @@ def predict(model, split, cfg: TrainConfig, device, pad_id: int) -> list:
 
 def evaluate(model, dev_tok: dict, cfg: TrainConfig, device, pad_id: int) -> tuple[dict, dict]:
     """Dev metrics and predictions (file order) of every task; the model trains on after."""
-    from .metrics import task_metrics
+    from workflow_src.analysis.metrics import task_metrics
 
     predictions = {
         task: predict(model, split, cfg, device, pad_id) for task, split in dev_tok.items()
@@ -617,8 +618,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking="none", tokens=None
     started = time.perf_counter()
     import torch
 
-    from . import checkpoint
-    from .batching import autocast, collate
+    from workflow_src.data.batching import autocast, collate
+    from workflow_src.train import checkpoint
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -722,7 +723,7 @@ def compute_record(cfg: TrainConfig, progress: Progress, device, examples_seen: 
     """metrics.json's `compute`: time, throughput, memory and where the run ran."""
     import torch
 
-    from .batching import resolve_precision
+    from workflow_src.data.batching import resolve_precision
 
     train_seconds = progress.train_seconds
     return {
@@ -833,7 +834,8 @@ def git_commit() -> str | None:
 
 
 def code_version() -> str:
-    """sha256 of this package's source and the torch/transformers versions.
+    """sha256 of every Python file of the package (at any depth) and the torch/transformers
+    versions.
 
     Stored in every checkpoint: a resume continues only under the code that began the run, so
     an edit between a kill and its rerun cannot yield metrics that are half one version, half
@@ -842,8 +844,10 @@ def code_version() -> str:
     import torch
 
     digest = hashlib.sha256(f"{torch.__version__} {package_version('transformers')}".encode())
-    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    package = Path(__file__).resolve().parents[1]
+    for source in sorted(package.rglob("*.py")):
+        name = source.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 
 
@@ -879,7 +883,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tokens",
         nargs="+",
         metavar="TASK=FILE",
-        help="each task's tokens file (python -m workflow_src.tokens split); without, the run "
+        help="each task's tokens file (python -m workflow_src.data.tokens split); without, the run "
         "reads the CSVs and tokenises itself",
     )
     return parser.parse_args(argv)

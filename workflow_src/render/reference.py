@@ -1,6 +1,6 @@
 """PROVENANCE.json of a shipped reproduction (reference/<preset>/): what it ran, and where.
 
-    python -m workflow_src.reference --preset cpu --runs reference/cpu/runs/*/seed*/metrics.json \
+    python -m workflow_src.render.reference --preset cpu --runs reference/cpu/runs/*/seed*/metrics.json \
         --output reference/cpu/PROVENANCE.json
 
 Written by the ship_provenance rule (`snakemake --config preset=<name> ship_reference=True`)
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workflow_src.atomic import write_text_atomic
-from workflow_src.layout import reference_dir
+from workflow_src.spec.layout import reference_dir
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     records = {path: json.loads(Path(path).read_text()) for path in args.runs}
     try:
         document = provenance(
-            args.preset, records, Path(__file__).resolve().parents[1], args.configfile
+            args.preset, records, Path(__file__).resolve().parents[2], args.configfile
         )
     except ProvenanceError as error:
         log.error("%s", error)

@@ -1,7 +1,7 @@
 """The paper's Tables 1-9 as LaTeX (booktabs), regenerated from the runs, beside the paper's values.
 
 Table 1 is the experiment grid from the config. Tables 2-9 take their layout (rows, columns,
-caption, where the paper bolds) from `workflow_src.grid` and their numbers from a summary (the
+caption, where the paper bolds) from `workflow_src.spec.grid` and their numbers from a summary (the
 same `aggregate.summarize` that writes summary.csv). Each table is built once as data,
 `table_view` -> `TableView` of `CellView`s, which both renderers format: `latex_cell` here, the
 HTML report's template there. In LaTeX each cell reads "reproduced mean (± sd when
@@ -15,7 +15,7 @@ Templates live in `report/templates/` and use LaTeX-safe delimiters: `((* block 
 unless the code wrapped it in `Tex` (a string already written as LaTeX).
 
 Command line (what `rules/report.smk` calls), Tables 2-9 from their runs, Table 1 from the grid:
-    python -m workflow_src.tables --table 9 --output results/table9.tex \
+    python -m workflow_src.render.tables --table 9 --output results/table9.tex \
         --grid-json '{...config grid...}' --paper report/paper_results.yaml \
         --preset quick --encoder embedded --seeds 1 --epoch-scale 0.1 [--stage best] \
         (--runs results/runs/quick/multitask-*/seed*/metrics.json | --summary results/summary.csv)
@@ -37,14 +37,14 @@ import jinja2
 import pandas as pd
 import yaml
 
-from workflow_src import aggregate, claims
+from workflow_src.analysis import aggregate, claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import Table, build_tables, slug, table_numbers
-from workflow_src.tasks import PRIMARY_METRIC
+from workflow_src.spec.grid import Table, build_tables, slug, table_numbers
+from workflow_src.spec.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "report" / "templates"
 PAPER_ENCODER = "bert-base-uncased"
 ENCODER_NAMES = {"embedded": "all-MiniLM-L6-v2 (embedded)"}

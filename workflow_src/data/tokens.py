@@ -1,8 +1,8 @@
 """The tokenizer and every task's tokenised splits as DAG outputs: computed once, read by every
 training job of the preset instead of each job loading the tokenizer and tokenising again.
 
-    python -m workflow_src.tokens tokenizer --encoder NAME_OR_DIR --dest DIR
-    python -m workflow_src.tokens split --tokenizer DIR --data-dir D --task sst --max-length 64 \
+    python -m workflow_src.data.tokens tokenizer --encoder NAME_OR_DIR --dest DIR
+    python -m workflow_src.data.tokens split --tokenizer DIR --data-dir D --task sst --max-length 64 \
         --encoding separate --max-bad-rows 10 --output results/tokens/quick/sst-separate.npz
 
 `tokenizer` saves the encoder's tokenizer into DIR (`save_pretrained`). `split` tokenises every
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
-from .tasks import TASK
+from workflow_src.atomic import write_bytes_atomic
+from workflow_src.spec.tasks import TASK
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def encoding(task: str, joint: bool) -> str:
 
 def save_tokenizer(encoder: str, dest: Path) -> None:
     """The encoder's tokenizer saved into `dest`, written beside it and renamed into place."""
-    from .model import load_tokenizer
+    from workflow_src.data.encoders import load_tokenizer
 
     tokenizer = load_tokenizer(encoder)
     dest = Path(dest)
@@ -83,8 +83,8 @@ def build(
     """The .npz bytes of one task's tokenised train and dev splits."""
     from transformers import AutoTokenizer
 
-    from .batching import tokenize_split
-    from .data import load_split
+    from workflow_src.data.batching import tokenize_split
+    from workflow_src.data.read import load_split
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     arrays, skipped = {}, {}
@@ -160,7 +160,7 @@ def load(path: Path, task: str, max_length: int, joint: bool) -> tuple[dict, dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workflow_src.tokens", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workflow_src.data.tokens", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     tok = commands.add_parser("tokenizer", help="save the encoder's tokenizer into a folder")
     tok.add_argument("--encoder", required=True)

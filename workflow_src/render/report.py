@@ -1,7 +1,7 @@
 """The HTML report: every table reproduced beside the paper, the paper's claims checked, plots.
 
 Rendered with Jinja2 (autoescape on, so text from the data is shown, never run) from the CSVs
-that `workflow_src.aggregate` writes, each run's predictions.csv (found beside the metrics.json
+that `workflow_src.analysis.aggregate` writes, each run's predictions.csv (found beside the metrics.json
 that metrics.csv lists; the claims are checked on them) and the paper's numbers and claims
 (`report/*.yaml`); it reads no metrics.json itself, it only links to them. Plots (matplotlib,
 Agg) are embedded as base64 PNG, so `results/report.html` is one self-contained file; with
@@ -9,7 +9,7 @@ Agg) are embedded as base64 PNG, so `results/report.html` is one self-contained 
 writes the claims' comparisons as data (claims.CSV_COLUMNS), beside the page.
 
 Command line (what `rules/report.smk` calls):
-    python -m workflow_src.report --metrics-csv results/quick/metrics.csv \
+    python -m workflow_src.render.report --metrics-csv results/quick/metrics.csv \
         --summary-csv results/quick/summary.csv --epochs-csv results/quick/epochs.csv \
         --paper report/paper_results.yaml --claims report/claims.yaml \
         --grid-json '{...config grid...}' --preset quick --encoder embedded --seeds 1 \
@@ -39,11 +39,12 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from workflow_src import aggregate, claims, floors, tables
+from workflow_src.analysis import aggregate, claims, floors
 from workflow_src.atomic import write_text_atomic
-from workflow_src.grid import TASK_NAMES, Table, build_tables, supplementary_tables
-from workflow_src.tables import TableView, table_view
-from workflow_src.tasks import PRIMARY_METRIC
+from workflow_src.render import tables
+from workflow_src.render.tables import TableView, table_view
+from workflow_src.spec.grid import TASK_NAMES, Table, build_tables, supplementary_tables
+from workflow_src.spec.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .model import mean_pool
+from workflow_src.train.model import mean_pool
 
 
 class BiLSTMEncoder(nn.Module):

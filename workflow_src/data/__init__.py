@@ -1,0 +1,3 @@
+"""Inputs: download and verify the data and encoders, read rows, tokenise, plan batches.
+
+Never imports workflow_src.train."""

@@ -1,0 +1,3 @@
+"""What people read: LaTeX tables, the HTML report, plots, README blocks, shipped references.
+
+CSVs in, pages out; no statistics, no torch."""

@@ -1,0 +1,1 @@
+"""What the study is: tasks, the grid of cells and tables, settings, paths, cost. No torch."""
