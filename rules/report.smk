@@ -12,6 +12,8 @@
 # one table builds no other table's runs. Numbers are best-epoch dev metrics (STAGE), as the
 # CS224N starter code keeps the best dev checkpoint.
 
+from pathlib import Path
+
 STAGE = "best"
 CAVEAT_PARAMS = dict(
     preset=PRESET,
@@ -28,8 +30,28 @@ CAVEAT_PARAMS = dict(
 localrules:
     render_table,
     copy_table,
+    decide_claims,
     render_report,
     report,
+
+
+def shipped_scales() -> dict[str, str]:
+    """Preset -> claims.csv of every other shipped reproduction (reference/<preset>/)."""
+    found = {}
+    for path in sorted(Path(layout.REFERENCE).glob("*/claims.csv")):
+        if path.parent.name != PRESET:
+            found[path.parent.name] = str(path)
+    return found
+
+
+# The shipped summary of this preset flags cells only when this render is not the shipped
+# reproduction itself (which would agree with itself everywhere).
+OTHER_SCALES = shipped_scales()
+SHIPPED_SUMMARY = [
+    path
+    for path in [f"{layout.reference_dir(PRESET)}/summary.csv"]
+    if Path(path).exists() and not OUT.startswith(layout.reference_dir(PRESET))
+]
 
 
 rule render_table:
@@ -71,15 +93,50 @@ rule copy_table:
         "python -m workflow_src.atomic copy {input} {output} > {log} 2>&1"
 
 
+# The claims and the floors, decided on the runs' dev predictions (analysis, not rendering).
+# Transitional home: the analysis rule of issue 22 (rules for analysis/) replaces this one.
+rule decide_claims:
+    input:
+        metrics=rules.aggregate_metrics.output.metrics,
+        claims="report/claims.yaml",
+        # the claims are checked on every run's dev predictions (beside its metrics.json)
+        predictions=run_predictions(ALL_CELLS),
+    output:
+        claims=report(
+            f"{OUT}/claims.csv",
+            caption="../report/captions/claims.rst",
+            category="Data",
+            labels={"file": "claims.csv"},
+        ),
+        floors=report(
+            f"{OUT}/floors.csv",
+            caption="../report/captions/floors.rst",
+            category="Data",
+            labels={"file": "floors.csv"},
+        ),
+    log:
+        f"logs/decide_claims/{PRESET}.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "python -m workflow_src.analysis.decide --metrics-csv {input.metrics}"
+        " --claims {input.claims} --claims-csv {output.claims} --floors-csv {output.floors}"
+        " > {log} 2>&1"
+
+
 rule render_report:
     input:
         metrics=rules.aggregate_metrics.output.metrics,
         summary=rules.aggregate_metrics.output.summary,
         epochs=rules.aggregate_metrics.output.epochs,
+        claims_csv=f"{OUT}/claims.csv",
+        floors_csv=f"{OUT}/floors.csv",
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
-        # the claims are checked on every run's dev predictions (beside its metrics.json)
-        predictions=run_predictions(ALL_CELLS),
+        # other shipped scales' claims (a second marker per row of the forest plot), and the
+        # shipped reproduction of this preset (its seeds' spread flags the table cells)
+        also=list(OTHER_SCALES.values()),
+        shipped=SHIPPED_SUMMARY,
     output:
         html=report(
             f"{OUT}/report.html",
@@ -94,18 +151,7 @@ rule render_report:
             category="Plots",
             labels={"plot": "{name}"},
         ),
-        claims=report(
-            f"{OUT}/claims.csv",
-            caption="../report/captions/claims.rst",
-            category="Data",
-            labels={"file": "claims.csv"},
-        ),
-        floors=report(
-            f"{OUT}/floors.csv",
-            caption="../report/captions/floors.rst",
-            category="Data",
-            labels={"file": "floors.csv"},
-        ),
+        forest=multiext(f"{OUT}/claims", ".png", ".pdf"),
     log:
         f"logs/render_report/{PRESET}.log",
     conda:
@@ -113,13 +159,20 @@ rule render_report:
     params:
         **CAVEAT_PARAMS,
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
+        forest=f"{OUT}/claims",
+        also=" ".join(
+            f"--also-claims {shlex.quote(f'{name}={path}')}"
+            for name, path in OTHER_SCALES.items()
+        ),
+        shipped=" ".join(f"--shipped-summary {shlex.quote(p)}" for p in SHIPPED_SUMMARY),
     shell:
         "python -m workflow_src.render.report --metrics-csv {input.metrics}"
         " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
+        " --claims-csv {input.claims_csv} --floors-csv {input.floors_csv}"
         " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
         " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
-        " --claims-csv {output.claims} --floors-csv {output.floors} {params.pipeline_check}"
+        " --forest {params.forest:q} {params.also} {params.shipped} {params.pipeline_check}"
         " > {log} 2>&1"
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
-from workflow_src.analysis import aggregate, claims, floors
+from workflow_src.analysis import aggregate, claims, decide, floors
 from workflow_src.render import report
 from workflow_src.spec.grid import build_cells, build_tables
 
@@ -57,13 +57,19 @@ def built(tmp_path_factory) -> Path:
     document = yaml.safe_load((REPO_ROOT / "report" / "claims.yaml").read_text())
     document["claims"][0]["text"] = SCRIPT_TEXT
     claims_file.write_text(yaml.safe_dump(document))
+    # the analysis decides (claims.csv, floors.csv); the report only reads what it wrote
+    assert decide.main(
+        ["--metrics-csv", str(results / "metrics.csv"), "--claims", str(claims_file),
+         "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv")]
+    ) == 0  # fmt: skip
     assert report.main(
         ["--metrics-csv", str(results / "metrics.csv"), "--summary-csv", str(results / "summary.csv"),
          "--epochs-csv", str(results / "epochs.csv"), "--paper", str(REPO_ROOT / "report/paper_results.yaml"),
          "--claims", str(claims_file), "--grid-json", json.dumps(grid), "--preset", "quick",
          "--encoder", "embedded", "--seeds", "1", "2", "3", "--epoch-scale", "0.1",
          "--output", str(results / "report.html"), "--plots-dir", str(results / "plots"),
-         "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv")]
+         "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv"),
+         "--forest", str(results / "claims")]
     ) == 0  # fmt: skip
     return results / "report.html"
 
@@ -253,3 +259,102 @@ def test_the_report_rule_passes_the_presets_pipeline_check_flag(preset, is_check
         if "python -m workflow_src.render.report" in line
     )
     assert ("--pipeline-check" in command) is is_check
+
+
+# ----------------------------------------------------------------------------- the first screen
+
+MEASURE = """<script>
+window.addEventListener('load', () => {
+  const box = (selector) => {
+    const el = document.querySelector(selector);
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+            loaded: el.tagName !== 'IMG' || (el.complete && el.naturalWidth > 0)};
+  };
+  const found = {viewport: [innerWidth, innerHeight],
+                 sentence: box('#verdicts .verdict p'), forest: box('#forest img')};
+  document.body.setAttribute('data-first-screen', JSON.stringify(found));
+});
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs it)")
+def test_the_first_screen_holds_the_verdict_sentence_and_the_forest_plot(built, tmp_path):
+    """At 1280x800 the first verdict sentence and the whole forest plot (loaded) lie inside the
+    viewport, with no console message; a screenshot of that screen is kept beside the page.
+    The measuring script is added to a copy: the report itself runs no script."""
+    measured = tmp_path / "measured.html"
+    measured.write_text(built.read_text().replace("</body>", MEASURE + "</body>"))
+    result = chromium(
+        "--window-size=1280,800", "--virtual-time-budget=5000", "--dump-dom",
+        measured.as_uri(), tmp_path=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert console_messages(result.stderr) == []
+    found = json.loads(
+        re.search(r'data-first-screen="([^"]+)"', result.stdout)[1].replace("&quot;", '"')
+    )
+    # headless Chromium's window holds its (invisible) toolbars: the page is 1280 wide, as
+    # asked, and lower; the page's layout uses no viewport height, so its first 800 pixels are
+    # what a 1280x800 screen shows (the screenshot below is exactly that)
+    width, height = found["viewport"][0], 800
+    assert width == 1280
+    for name in ("sentence", "forest"):
+        box = found[name]
+        assert box is not None, name
+        assert box["top"] >= 0 and box["bottom"] <= height, (name, box)
+        assert box["left"] >= 0 and box["right"] <= width, (name, box)
+    assert found["forest"]["loaded"]
+    assert found["forest"]["bottom"] - found["forest"]["top"] > 400  # drawn large enough to read
+    shot = built.with_name("first-screen.png")
+    result = chromium(
+        "--window-size=1280,800", f"--screenshot={shot}", built.as_uri(), tmp_path=tmp_path
+    )
+    assert result.returncode == 0 and shot.stat().st_size > 20_000
+
+
+def test_the_page_opens_with_a_sentence_per_verdict_class_and_writes_the_forest_files(built):
+    rows = pd.read_csv(built.with_name("claims.csv"))
+    per_claim = rows.drop_duplicates("claim")
+    html = built.read_text()
+    total = len(per_claim)
+    for verdict, count in per_claim["claim_verdict"].value_counts().items():
+        words = report.verdicts.VERDICT_WORDS[verdict]
+        assert f"{count} of the paper&#39;s {total} findings {words} at the quick scale" in html
+    assert html.index('id="answer"') < html.index('id="overview"') < html.index('id="claims"')
+    assert built.with_name("claims.png").read_bytes().startswith(b"\x89PNG")
+    assert built.with_name("claims.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_floors_follow_the_papers_tables_and_captions_fold_their_detail(built):
+    html = built.read_text()
+    assert html.index('id="table9-supplement"') < html.index('id="floors"')
+    for caption in re.findall(r'<p class="caption">(.*?)</p>', html, re.S):
+        shown = re.sub(r"<details>.*?</details>", "", caption, flags=re.S)
+        words = len(re.sub(r"<[^>]+>", "", shown).split())
+        assert words <= 60, shown  # three lines at the page's width, the rest behind "more"
+
+
+def test_cells_are_flagged_for_floors_and_the_shipped_spread_never_for_the_paper(built):
+    """The paper's value is shown plain; a cell is flagged only below its floors (none with
+    the fake runs, which all train) or, given a shipped summary, outside its interval."""
+    html = built.read_text()
+    assert 'class="pos"' not in html and 'class="neg"' not in html
+    floor_rows = pd.read_csv(built.with_name("floors.csv"))
+    below = report.floors_below(floor_rows)
+    assert html.count('<span class="mark" title=') == sum(
+        html.count(f'data-cell="{cell}"') for cell, _ in below
+    )
+    shipped = aggregate.read_summary(built.with_name("summary.csv")).copy()
+    shipped["ci_low"] = shipped["ci_high"] = shipped["mean"] + 0.5  # nothing can lie inside
+    table = build_tables(config()["grid"])[3]
+    view = report.table_view(table, shipped, None, "best")
+    report.mark_flags(view, table, {}, report.tables.lookup(shipped, "best"))
+    flagged = [cell.flagged for _, line in view.rows for cell in line if cell.mean is not None]
+    assert flagged and all(flagged)
+    view = report.table_view(table, shipped, None, "best")
+    report.mark_flags(view, table, {("sst-base", "sst"): "sst-bilstm"}, {})
+    reasons = {cell.cell: cell.flag_reason for _, line in view.rows for cell in line}
+    assert reasons["sst-base"] == "below its floor (sst-bilstm)"
+    assert sum(bool(reason) for reason in reasons.values()) == 1

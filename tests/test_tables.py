@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from html import unescape as html_unescape
 
 import pandas as pd
 import pytest
@@ -88,7 +90,7 @@ def test_best_is_bold_per_row_per_column_or_not_at_all(grid, paper, summary):
     table9 = tables.render_table(build_tables(grid)[9], summary, paper, CONTEXT)
     rows = [line for line in table9.splitlines() if line.strip().startswith("Semantic")]
     assert rows[0].count(r"\textbf") == 2  # reproduced best and the paper's own bold 46.7
-    table7 = tables.table_cells(build_tables(grid)[7], summary, paper, "best")
+    table7 = latex_cells(tables.table_view(build_tables(grid)[7], summary, paper, "best"))
     assert sum(r"\textbf" in cell.split(" / ")[0] for row in table7 for cell in row) == 1
 
 
@@ -101,15 +103,80 @@ def test_ties_are_all_bold():
             for c in "xy"
         ]
     )  # fmt: skip
-    cells = tables.table_cells(table, summary, None, "best")
+    cells = latex_cells(tables.table_view(table, summary, None, "best"))
     assert all(cell.startswith(r"\textbf{50.00}") for cell in cells[0])
 
 
-def test_paper_value_outside_the_interval_is_flagged():
+def latex_cells(view: tables.TableView) -> list[list[str]]:
+    return [row["cells"] for row in tables.latex_rows(view)]
+
+
+def test_a_cell_is_flagged_for_its_floors_or_the_shipped_spread_never_for_the_paper():
+    """The paper's value comes from another scale: its distance says nothing by itself."""
     view = tables.CellView("c", n=3, mean=50.0, sd=1.0, low=49.0, high=51.0, paper=52.0)
-    assert view.flagged and view.delta == pytest.approx(-2.0)
-    view.paper = 50.5
-    assert not view.flagged
+    assert not view.flagged and view.delta == pytest.approx(-2.0)
+    view.below_floor = "majority class"
+    assert view.flagged and view.flag_reason == "below its floor (majority class)"
+    view.below_floor, view.outside_shipped = "", True
+    assert view.flagged and "shipped reproduction" in view.flag_reason
+
+
+def latex_body_cells(text: str) -> list[list[str]]:
+    """The body cells of a LaTeX table as printed, row by row (label dropped)."""
+    body = text.split("\\midrule\n", 1)[1].split("\\bottomrule", 1)[0]
+    return [
+        [cell.strip() for cell in line.rstrip().removesuffix("\\\\").split(" & ")[1:]]
+        for line in body.strip().splitlines()
+    ]
+
+
+def html_table_cells(html: str, anchor: str) -> list[list[str]]:
+    """The body cells of one report table: each cell's mean and paper value, or its text."""
+    panel = html.split(f'id="{anchor}"', 1)[1].split('<div class="panel"', 1)[0]
+    body = panel.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = []
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S):
+            if "data-text" in cell or "paper" not in cell:
+                cells.append(html_unescape(re.sub(r"<[^>]+>", "", cell)).strip())
+                continue
+            mean = re.search(r'<span class="(?:best)?">([^<]+)</span>', cell)
+            paper = re.search(r"paper (?:<b>)?([-\d.–]+)", cell)
+            cells.append((mean[1] if mean else "--", paper[1] if paper else "--"))
+        rows.append(cells)
+    return rows
+
+
+@pytest.mark.parametrize("number", [1, 3, 7, 9])
+def test_latex_and_html_carry_the_same_cells_from_one_table_model(grid, paper, summary, number):
+    """Each table is one TableView; its LaTeX and its HTML show the same rows and cells (Table
+    1's text, or each cell's reproduced mean and the paper's value)."""
+    from workflow_src.render import report
+
+    views, _ = report.table_views(grid, summary, paper, pd.DataFrame(columns=["cell"]), CONTEXT)
+    view = next(v for v in views if v.number == number and not v.label)
+    if number == 1:
+        text = tables.render_table1(grid, CONTEXT)
+    else:
+        text = tables.render_table(build_tables(grid)[number], summary, paper, CONTEXT)
+    part = report.environment().get_template("report_table.html.j2")
+    latex = latex_body_cells(text)
+    html = html_table_cells(part.render(t=view, shipped=False) + '<div class="panel"', view.anchor)
+    assert len(latex) == len(html) == len(view.rows)
+    for latex_row, html_row in zip(latex, html, strict=True):
+        if number == 1:
+            assert latex_row == [tables.escape(c) for c in html_row]
+            continue
+        for latex_cell, html_cell in zip(latex_row, html_row, strict=True):
+            printed = [re.sub(r"\\textbf\{([^}]*)\}", r"\1", side).split("\\,")[0]
+                       for side in latex_cell.split(" / ")]  # fmt: skip
+            assert [as_number(side) for side in printed] == [as_number(side) for side in html_cell]
+
+
+def as_number(text: str) -> float | None:
+    """A printed value as a number (None for a dash: no runs, or no paper value)."""
+    return None if text.strip() in {"--", "–"} else round(float(text), 2)
 
 
 def test_caption_names_preset_encoder_seeds_and_caveats(grid, paper, summary):

@@ -1,27 +1,30 @@
-"""The HTML report: every table reproduced beside the paper, the paper's claims checked, plots.
+"""The HTML report: the answer first (a sentence per verdict class and the claims' forest plot),
+then every table beside the paper, the claims' numbers, the floors, plots and provenance.
 
-Rendered with Jinja2 (autoescape on, so text from the data is shown, never run) from the CSVs
-that `workflow_src.analysis.aggregate` writes, each run's predictions.csv (found beside the metrics.json
-that metrics.csv lists; the claims are checked on them) and the paper's numbers and claims
-(`report/*.yaml`); it reads no metrics.json itself, it only links to them. Plots (matplotlib,
-Agg) are embedded as base64 PNG, so `results/report.html` is one self-contained file; with
-`--plots-dir` the same PNGs are also written there for Snakemake's own report. `--claims-csv`
-writes the claims' comparisons as data (claims.CSV_COLUMNS), beside the page.
+Rendered with Jinja2 (autoescape on, so text from the data is shown, never run) from CSVs only:
+metrics.csv, summary.csv and epochs.csv (workflow_src.analysis.aggregate), claims.csv and
+floors.csv (decided by the analysis: this module computes no interval and no verdict), and the
+paper's numbers and claims (`report/*.yaml`); it links to each run's metrics.json but reads none.
+Plots (matplotlib, Agg) are embedded as base64 PNG, so the page is one self-contained file;
+with `--plots-dir` the same PNGs are also written there, and `--forest` writes the forest plot
+as <stem>.png and <stem>.pdf. `--also-claims NAME=CSV` adds another shipped scale's claims.csv
+as a second marker per row; `--shipped-summary` (the shipped reproduction of the same preset)
+flags the cells whose mean lies outside its interval.
 
 Command line (what `rules/report.smk` calls):
     python -m workflow_src.render.report --metrics-csv results/quick/metrics.csv \
         --summary-csv results/quick/summary.csv --epochs-csv results/quick/epochs.csv \
+        --claims-csv results/quick/claims.csv --floors-csv results/quick/floors.csv \
         --paper report/paper_results.yaml --claims report/claims.yaml \
         --grid-json '{...config grid...}' --preset quick --encoder embedded --seeds 1 \
         --epoch-scale 0.1 [--stage best] --output results/quick/report.html \
-        [--plots-dir results/quick/plots] [--claims-csv results/quick/claims.csv]
+        [--plots-dir results/quick/plots] [--forest results/quick/claims] \
+        [--also-claims regime=reference/regime/claims.csv] [--shipped-summary CSV]
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import logging
 import math
@@ -33,149 +36,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display; before pyplot is imported
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from workflow_src.analysis import aggregate, claims, floors
-from workflow_src.atomic import write_text_atomic
-from workflow_src.render import tables
+from workflow_src.atomic import write_bytes_atomic, write_text_atomic
+from workflow_src.render import forest, plots, tables, verdicts
+from workflow_src.render.plots import data_uri
 from workflow_src.render.tables import TableView, table_view
 from workflow_src.spec.grid import TASK_NAMES, Table, build_tables, supplementary_tables
-from workflow_src.spec.tasks import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = "report.html.j2"
-COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2"]
-DPI = 96
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def table1_view(grid: dict, epoch_scale: float) -> TableView:
-    base = grid["base"]
-    scaled = tables.scaled_epochs(grid, epoch_scale)
-    rows = [
-        (name, [base_value, f"{tried} (run here: {scaled})" if name == "Epochs" else tried])
-        for name, base_value, tried in tables.table1_rows(grid)
-    ]
-    rows += [
-        ("STS head (Table 7)", [base["sts_head"], tables.listing(grid["sts_head"])]),
-        ("Optimizer (Table 8)", [base["optimizer"], f"{base['optimizer']}, adamw"]),
-    ]
-    return TableView(
-        1, "Hyperparameter variation", "Hyperparameter", ("Base", "Variation"), rows, numeric=False
-    )
-
-
-# ----------------------------------------------------------------------------- plots
-
-
-def png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def legend_above(figure, inches: float, handles: list, labels: list) -> None:
-    """One legend above the axes, outside them (the constrained layout makes room for it), in as
-    many columns as the figure's width in inches holds: a user's grid may bring dozens."""
-    figure.legend(
-        handles,
-        labels,
-        fontsize=7,
-        frameon=False,
-        ncols=max(1, min(len(labels), int(inches / 1.2))),
-        loc="outside upper left",
-    )
-
-
-def bar_plot(view: TableView) -> bytes:
-    """Reproduced means with 95% interval error bars per row and column; the paper as diamonds."""
-    labels = [label for label, _ in view.rows]
-    width = 0.8 / len(view.columns)
-    # Wide enough for every bar (a user's grid may put dozens of columns in one table)
-    inches = max(4.8, 1.6 + max(1.5, 0.12 * len(view.columns)) * len(labels))
-    figure, axis = plt.subplots(figsize=(inches, 3.2), layout="constrained")
-    for j, column in enumerate(view.columns):
-        xs = [i + (j - (len(view.columns) - 1) / 2) * width for i in range(len(labels))]
-        cells = [line[j] for _, line in view.rows]
-        means = [c.mean if c.mean is not None else 0.0 for c in cells]
-        errors = [
-            [max(0.0, c.mean - c.low) if c.mean is not None else 0.0 for c in cells],
-            [max(0.0, c.high - c.mean) if c.mean is not None else 0.0 for c in cells],
-        ]
-        axis.bar(xs, means, width * 0.92, label=column, color=COLORS[j % len(COLORS)])
-        axis.errorbar(xs, means, yerr=errors, fmt="none", ecolor="#222", capsize=3, lw=1)
-        paper = [(x, c.paper) for x, c in zip(xs, cells, strict=True) if c.paper is not None]
-        if paper:
-            axis.scatter(
-                *zip(*paper, strict=True),
-                marker="D",
-                s=18,
-                color="#111",
-                zorder=3,
-                label="paper" if j == 0 else None,
-            )
-    axis.set_xticks(range(len(labels)), [label.replace(" ", "\n", 1) for label in labels])
-    axis.set_ylabel("percent")
-    axis.spines[["top", "right"]].set_visible(False)
-    legend_above(figure, inches, *axis.get_legend_handles_labels())
-    return png(figure)
-
-
-def curve_plot(table: Table, epochs: pd.DataFrame) -> bytes | None:
-    """Per-epoch dev metric (mean over seeds, min-max band) of each column, one panel per row."""
-    if epochs.empty:
-        return None
-    inches = 3.2 * len(table.rows)
-    figure, axes = plt.subplots(
-        1,
-        len(table.rows),
-        figsize=(inches, 2.6),
-        squeeze=False,
-        layout="constrained",
-    )
-    shown = epochs[epochs["cell"].isin({cell for row in table.rows for cell in row.cells})]
-    curves = {  # (cell, task, metric) -> mean, min, max over seeds by epoch; grouped once
-        key: frame.groupby("epoch")["value"].agg(["mean", "min", "max"]) * 100
-        for key, frame in shown.groupby(["cell", "task", "metric"])
-    }
-    drawn = False
-    for axis, row in zip(axes[0], table.rows, strict=True):
-        metric = PRIMARY_METRIC[row.task]
-        for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
-            by_epoch = curves.get((cell, row.task, metric))
-            if by_epoch is None:
-                continue
-            color = COLORS[j % len(COLORS)]
-            axis.plot(by_epoch.index, by_epoch["mean"], marker="o", ms=3, color=color, label=column)
-            axis.fill_between(
-                by_epoch.index, by_epoch["min"], by_epoch["max"], color=color, alpha=0.15
-            )
-            drawn = True
-        axis.set_title(row.label, fontsize=9)
-        axis.set_xlabel("epoch")
-        axis.spines[["top", "right"]].set_visible(False)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0][0].set_ylabel("dev, percent")
-    if not drawn:
-        plt.close(figure)
-        return None
-    legend = {}  # label -> line, over every panel (a column may lack runs in the first)
-    for axis in axes[0]:
-        legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
-    legend_above(figure, inches, list(legend.values()), list(legend))
-    return png(figure)
-
-
-def data_uri(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 # ----------------------------------------------------------------------------- overview
@@ -256,33 +128,66 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def table_views(grid: dict, summary, paper: dict, epochs, stage: str, epoch_scale: float):
+def mark_flags(view: TableView, table: Table, below: dict, shipped: dict) -> None:
+    """Flag the cells that say something: below a floor (floors.csv, cells the paper's own runs
+    show failing aside), or with a mean outside the shipped same-preset reproduction's 95%
+    interval (`shipped`: aggregate rows by (cell, task), as tables.lookup gives them)."""
+    for row, (_, line) in zip(table.rows, view.rows, strict=True):
+        for cell in line:
+            if cell.mean is None:
+                continue
+            cell.below_floor = below.get((cell.cell, row.task), "")
+            stats = shipped.get((cell.cell, row.task))
+            if stats is not None:
+                low, high = 100 * float(stats["ci_low"]), 100 * float(stats["ci_high"])
+                cell.outside_shipped = not round(low, 2) <= round(cell.mean, 2) <= round(high, 2)
+
+
+def floors_below(floor_rows: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(cell, task) -> the floors it is below, for the cells expected to clear them."""
+    short = floors.shortfalls(floor_rows)
+    short = short[short["verdict"] == floors.BELOW]
+    found: dict[tuple[str, str], list[str]] = {}
+    for row in short.itertuples():
+        found.setdefault((row.cell, row.task), []).append(str(row.floor))
+    return {key: " and ".join(names) for key, names in found.items()}
+
+
+def table_views(grid: dict, summary, paper: dict, epochs, context, flags=({}, {}), curves=None):
     """(Tables 1-9 and the supplements after Tables 8 and 9, as TableViews with their plots
     embedded; plots by file name)."""
-    plots: dict[str, bytes] = {}
-    views = [table1_view(grid, epoch_scale)]
+    below, shipped = flags
+    plot_files: dict[str, bytes] = {}
+    views = [tables.table1_view(grid, context.epoch_scale)]
     ordered = sorted(
         [*build_tables(grid).values(), *supplementary_tables(grid)],
         key=lambda t: (t.number, bool(t.label)),
     )
     for table in ordered:
-        view = table_view(table, summary, paper, stage)
-        bars = bar_plot(view)
-        plots[f"{view.anchor}_bars.png"] = bars
-        view.plots.append(
-            {"title": "Reproduced (bars, 95% interval) and paper (◆)", "src": data_uri(bars)}
-        )
-        curves = curve_plot(table, epochs[epochs["cell"].isin(table.cells())])
+        view = table_view(table, summary, paper, context.stage)
+        mark_flags(view, table, below, shipped)
+        drawn = [
+            ("bars", "Reproduced (bars, 95% interval) and paper (◆)", plots.bar_plot(view)),
+            (
+                "curves",
+                "Dev metric per epoch (mean over seeds, min–max band)",
+                plots.curve_plot(table, epochs),
+            ),
+        ]
         if curves is not None:
-            plots[f"{view.anchor}_curves.png"] = curves
-            view.plots.append(
-                {
-                    "title": "Dev metric per epoch (mean over seeds, min–max band)",
-                    "src": data_uri(curves),
-                }
+            drawn.append(
+                (
+                    "within",
+                    "Dev metric within training, on a fixed dev sample (mean over seeds)",
+                    plots.curve_plot(table, curves, x="update"),
+                )
             )
+        for kind, title, data in drawn:
+            if data is not None:
+                plot_files[f"{view.anchor}_{kind}.png"] = data
+                view.plots.append({"title": title, "src": data_uri(data)})
         views.append(view)
-    return views, plots
+    return views, plot_files
 
 
 PIPELINE_CHECK_NOTE = (
@@ -321,22 +226,45 @@ def page_notes(
     return notes
 
 
-def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
-    """The page, its plots (file name -> PNG bytes), the claims' rows (claims.csv) and the
-    floors' rows (floors.csv)."""
+def scales(args) -> dict[str, list[verdicts.ClaimView]]:
+    """The claims' verdicts by scale: this preset's first, then each --also-claims."""
+    found = {args.preset: verdicts.load(args.claims_csv, args.claims)}
+    for entry in args.also_claims:
+        name, _, path = entry.partition("=")
+        if not path:
+            raise verdicts.VerdictsError(f"--also-claims {entry!r}: expected NAME=PATH")
+        found[name] = verdicts.load(path, args.claims)
+    return found
+
+
+def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
+    """The page, its plots (file name -> PNG bytes) and the forest plot ({"png", "pdf"})."""
     runs = pd.read_csv(args.metrics_csv)
     summary = aggregate.read_summary(args.summary_csv)
     paper = tables.load_paper(args.paper)
     grid = json.loads(args.grid_json)
     grid_tables = build_tables(grid)
-    claim_list = claims.load_claims(args.claims)
     context = tables.context_from_args(args)
-    views, plots = table_views(
-        grid, summary, paper, pd.read_csv(args.epochs_csv), context.stage, context.epoch_scale
+    floor_rows = pd.read_csv(args.floors_csv)
+    shipped = (
+        tables.lookup(aggregate.read_summary(args.shipped_summary), context.stage)
+        if args.shipped_summary
+        else {}
     )
-    outcomes = claims.load_outcomes(runs["path"])
-    reproduced = claims.evaluate_runs(claim_list, outcomes)
-    floor_rows = floors.floors_frame(runs, outcomes)
+    curves = plots.curve_points(pd.read_csv(args.curves_csv)) if args.curves_csv else None
+    views, plot_files = table_views(
+        grid,
+        summary,
+        paper,
+        pd.read_csv(args.epochs_csv),
+        context,
+        (floors_below(floor_rows), shipped),
+        curves,
+    )
+    by_scale = scales(args)
+    reproduced = by_scale[args.preset]
+    figure = forest.render(by_scale)
+    claim_list = [view.claim for view in reproduced]
     on_paper = {
         r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
     }
@@ -348,6 +276,9 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             overview=overview(runs, context),
             notes=page_notes(runs, summary, grid_tables, context, args.pipeline_check),
+            sentences=verdicts.sentences(reproduced, args.preset),
+            forest=data_uri(figure["png"]),
+            other_scales=list(by_scale)[1:],
             tables=views,
             claims=reproduced,
             on_paper=on_paper,
@@ -355,15 +286,12 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
             floor_summary=floors.summary(floor_rows),
             expected_to_fail=floors.EXPECTED_TO_FAIL,
             min_seeds=claims.MIN_SEEDS,
+            shipped=bool(shipped),
             provenance=provenance(runs),
             runs=run_links(runs, Path(args.output)),
-            verdict_counts={
-                verdict: sum(r.verdict == verdict for r in reproduced)
-                for verdict in (claims.REPRODUCED, claims.CONTRADICTED, claims.INCONCLUSIVE)
-            },
         )
     )
-    return page, plots, claims.claims_frame(reproduced), floor_rows
+    return page, plot_files, figure
 
 
 def write_plots(directory: Path, plots: dict[str, bytes]) -> None:
@@ -383,12 +311,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-csv", required=True)
     parser.add_argument("--summary-csv", required=True)
     parser.add_argument("--epochs-csv", required=True)
+    parser.add_argument("--claims-csv", required=True, help="the claims' comparisons (analysis)")
+    parser.add_argument("--floors-csv", required=True, help="each cell against its floors")
     parser.add_argument("--claims", required=True, help="claims.yaml")
     tables.add_context_options(parser)
     parser.add_argument("--output", required=True)
     parser.add_argument("--plots-dir", help="also write the plots here as PNG files")
-    parser.add_argument("--claims-csv", help="also write the claims' comparisons here")
-    parser.add_argument("--floors-csv", help="also write each cell against its floors here")
+    parser.add_argument("--forest", help="write the forest plot as FOREST.png and FOREST.pdf")
+    parser.add_argument(
+        "--also-claims",
+        action="append",
+        default=[],
+        metavar="NAME=CSV",
+        help="another shipped scale's claims.csv, drawn as a second marker per row",
+    )
+    parser.add_argument(
+        "--shipped-summary", help="summary.csv of the shipped same-preset reproduction"
+    )
+    parser.add_argument("--curves-csv", help="within-epoch dev curves, when the runs have them")
     parser.add_argument(
         "--pipeline-check",
         action="store_true",
@@ -396,15 +336,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    page, plots, claim_rows, floor_rows = render(args)
+    try:
+        page, plot_files, figure = render(args)
+    except (verdicts.VerdictsError, OSError) as error:
+        log.error("%s", error)
+        return 1
     if args.plots_dir:
-        write_plots(Path(args.plots_dir), plots)
-    if args.claims_csv:
-        aggregate.write_csv_atomic(claim_rows, args.claims_csv)
-    if args.floors_csv:
-        aggregate.write_csv_atomic(floor_rows, args.floors_csv)
+        write_plots(Path(args.plots_dir), plot_files)
+    if args.forest:
+        for kind, data in figure.items():
+            write_bytes_atomic(f"{args.forest}.{kind}", data)
     write_text_atomic(args.output, page)
-    log.info("report -> %s (%d plots, %d kB)", args.output, len(plots), len(page) // 1024)
+    log.info("report -> %s (%d plots, %d kB)", args.output, len(plot_files), len(page) // 1024)
     return 0
 
 

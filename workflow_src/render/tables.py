@@ -39,6 +39,14 @@ import yaml
 
 from workflow_src.analysis import aggregate, claims
 from workflow_src.atomic import write_text_atomic
+from workflow_src.render.context import (  # noqa: F401 (re-exported for the report)
+    MINILM_NOTE,
+    STAGE_WORDS,
+    STANDIN_NOTE,
+    Context,
+    add_context_options,
+    context_from_args,
+)
 from workflow_src.spec.grid import Table, build_tables, slug, table_numbers
 from workflow_src.spec.tasks import PRIMARY_METRIC
 
@@ -46,19 +54,6 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "report" / "templates"
-PAPER_ENCODER = "bert-base-uncased"
-ENCODER_NAMES = {"embedded": "all-MiniLM-L6-v2 (embedded)"}
-MINILM_NOTE = (
-    "The encoder is all-MiniLM-L6-v2, not the paper's bert-base-uncased. Trained at the paper's "
-    "own epochs and learning rate it lands near the paper on SST (47.4 against 52.04) and with "
-    "the concatenation STS head (39.4 against 39.15), so those numbers are comparable in size; "
-    "its sentence-pair pre-training (Quora duplicates among its data; an untrained cosine head "
-    "already gives STS r about 0.84) makes its Quora and cosine-head STS numbers measure that "
-    "pre-training, not comparable (benchmarks/CALIBRATION.md)."
-)
-OTHER_ENCODER_NOTE = "The encoder differs from the paper's bert-base-uncased."
-STANDIN_NOTE = "Quora train was a stand-in cut from quora-dev (data/cs224n/PROVENANCE.json says which rows); the paper trained on about 141,000 pairs, so Quora scores are not comparable to the paper's."
-STAGE_WORDS = {"best": "best-epoch dev metrics", "final": "last-epoch dev metrics"}
 TABLE1_FINETUNE = {
     "all": "Finetune all",
     "last2": "last 2 finetune",
@@ -113,55 +108,6 @@ def environment() -> jinja2.Environment:
     )
 
 
-# ----------------------------------------------------------------------------- context
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a caption says about the reproduction behind the numbers."""
-
-    preset: str
-    encoder: str
-    seeds: tuple[int, ...]
-    epoch_scale: float = 1.0
-    stage: str = "best"
-    quora_standin: bool = False
-
-    def encoder_name(self) -> str:
-        return ENCODER_NAMES.get(self.encoder, self.encoder)
-
-    def encoder_note(self) -> str | None:
-        if self.encoder == PAPER_ENCODER:
-            return None
-        return MINILM_NOTE if self.encoder == "embedded" else OTHER_ENCODER_NOTE
-
-    def scale_note(self) -> str | None:
-        """Fewer epochs than the paper's: what the numbers can be set beside."""
-        if self.epoch_scale >= 1:
-            return None
-        return (
-            f"Trained for {self.epoch_scale:g} x the paper's epochs: trained numbers sit below "
-            "what the same encoder reaches at the paper's epochs (benchmarks/CALIBRATION.md "
-            "measures by how much), so compare cells with each other, not with the paper's values."
-        )
-
-
-def add_context_options(parser: argparse.ArgumentParser) -> None:
-    """The options both renderers (tables, report) take: the grid, the paper's numbers, and
-    what the captions say about the runs (a Context)."""
-    parser.add_argument("--grid-json", required=True, help="config['grid'] as JSON")
-    parser.add_argument("--paper", required=True, help="paper_results.yaml")
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--encoder", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", required=True)
-    parser.add_argument("--epoch-scale", type=float, default=1.0)
-    parser.add_argument("--stage", choices=aggregate.STAGES, default="best")
-
-
-def context_from_args(args: argparse.Namespace) -> Context:
-    return Context(args.preset, args.encoder, tuple(args.seeds), args.epoch_scale, args.stage)
-
-
 def reproduction_sentence(context: Context) -> Tex:
     seeds = ", ".join(str(seed) for seed in context.seeds)
     return Tex(
@@ -188,16 +134,25 @@ class CellView:
     paper_bold: bool = False  # the paper prints it bold
     best: bool = False  # best reproduced value of its row or column (Table.bold)
 
+    below_floor: str = ""  # the floor it does not clear (floors.csv), if any
+    outside_shipped: bool = False  # mean outside the shipped same-preset interval
+
     @property
     def delta(self) -> float | None:
         return None if self.mean is None or self.paper is None else self.mean - self.paper
 
     @property
     def flagged(self) -> bool:
-        """The paper's value lies outside the reproduced interval."""
-        if self.mean is None or self.paper is None:
-            return False
-        return not (round(self.low, 2) <= self.paper <= round(self.high, 2))
+        """Something worth a look: below a floor, or away from the shipped reproduction of
+        the same preset (never the paper's value, which comes from another scale)."""
+        return bool(self.below_floor) or self.outside_shipped
+
+    @property
+    def flag_reason(self) -> str:
+        reasons = [f"below its floor ({self.below_floor})"] if self.below_floor else []
+        if self.outside_shipped:
+            reasons.append("mean outside the shipped reproduction's 95% interval")
+        return "; ".join(reasons)
 
 
 @dataclass
@@ -323,12 +278,27 @@ def latex_cell(view: CellView) -> Tex:
     return Tex(f"{text} / {paper_cell}")
 
 
-def table_cells(
-    table: Table, summary: pd.DataFrame, paper: dict | None, stage: str
-) -> list[list[Tex]]:
-    """Each cell of the table as LaTeX (see latex_cell)."""
-    view = table_view(table, summary, paper, stage)
-    return [[latex_cell(cell) for cell in line] for _, line in view.rows]
+def latex_rows(view: TableView) -> list[dict]:
+    """The view's rows as LaTeX: numeric cells through latex_cell, text cells escaped."""
+    show = latex_cell if view.numeric else escape
+    return [{"label": label, "cells": [show(cell) for cell in line]} for label, line in view.rows]
+
+
+def render_view(view: TableView, text: Tex) -> str:
+    """A TableView as a LaTeX table float captioned `text`."""
+    return (
+        environment()
+        .get_template("table.tex.j2")
+        .render(
+            number=view.number,
+            short_caption=view.caption,
+            caption=text,
+            column_spec=Tex("c" * len(view.columns)),
+            row_header=view.row_header,
+            columns=view.columns,
+            rows=latex_rows(view),
+        )
+    )
 
 
 def caption(table: Table, context: Context) -> Tex:
@@ -354,23 +324,7 @@ def caption(table: Table, context: Context) -> Tex:
 
 def render_table(table: Table, summary: pd.DataFrame, paper: dict | None, context: Context) -> str:
     """One of Tables 2-9 as a LaTeX table float."""
-    cells = table_cells(table, summary, paper, context.stage)
-    rows = [
-        {"label": row.label, "cells": line} for row, line in zip(table.rows, cells, strict=True)
-    ]
-    return (
-        environment()
-        .get_template("table.tex.j2")
-        .render(
-            number=table.number,
-            short_caption=table.caption,
-            caption=caption(table, context),
-            column_spec=Tex("c" * len(table.columns)),
-            row_header=table.row_header,
-            columns=table.columns,
-            rows=rows,
-        )
-    )
+    return render_view(table_view(table, summary, paper, context.stage), caption(table, context))
 
 
 # ----------------------------------------------------------------------------- Table 1
@@ -380,19 +334,29 @@ def listing(values, show=str) -> str:
     return ", ".join(show(value) for value in values)
 
 
-def table1_rows(grid: dict) -> list[tuple[str, str, str]]:
-    """The paper's Table 1 from the config: (hyperparameter, base value, values tried)."""
+def table1_view(grid: dict, epoch_scale: float) -> TableView:
+    """Table 1, the hyperparameter grid as configured (base value, values tried), with the
+    epochs the preset runs and the STS heads (Table 7) and optimisers (Table 8) it tries: the
+    one model that both the LaTeX table and the report's table are rendered from."""
     base = grid["base"]
-    return [
-        ("Dropout", f"{base['dropout']:g}", listing(grid["dropout"], lambda v: f"{v:g}")),
-        ("Learning Rate", slug(base["lr"]), listing(grid["lr"], slug)),
+    finetune = lambda v: TABLE1_FINETUNE.get(v, v)  # noqa: E731
+    rows = [
+        ("Dropout", [f"{base['dropout']:g}", listing(grid["dropout"], lambda v: f"{v:g}")]),
+        ("Learning Rate", [slug(base["lr"]), listing(grid["lr"], slug)]),
+        ("Layer Freezing", [finetune(base["finetune"]), listing(grid["finetune"], finetune)]),
         (
-            "Layer Freezing",
-            TABLE1_FINETUNE.get(base["finetune"], base["finetune"]),
-            listing(grid["finetune"], lambda v: TABLE1_FINETUNE.get(v, v)),
+            "Epochs",
+            [
+                str(base["epochs"]),
+                f"{listing(grid['epochs'])} (run here: {scaled_epochs(grid, epoch_scale)})",
+            ],
         ),
-        ("Epochs", str(base["epochs"]), listing(grid["epochs"])),
+        ("STS head (Table 7)", [base["sts_head"], listing(grid["sts_head"])]),
+        ("Optimizer (Table 8)", [base["optimizer"], f"{base['optimizer']}, adamw"]),
     ]
+    return TableView(
+        1, "Hyperparameter variation", "Hyperparameter", ("Base", "Variation"), rows, numeric=False
+    )
 
 
 def scaled_epochs(grid: dict, epoch_scale: float) -> str:
@@ -402,33 +366,19 @@ def scaled_epochs(grid: dict, epoch_scale: float) -> str:
 
 def render_table1(grid: dict, context: Context) -> str:
     """Table 1, the hyperparameter grid, from the config (base value and the values tried)."""
-    rows = table1_rows(grid)
-    scaled = scaled_epochs(grid, context.epoch_scale)
     text = Tex(
         " ".join(
             [
                 escape("Hyperparameter variation."),
                 escape(
                     f"The paper's grid, as configured; at preset {context.preset} epochs are "
-                    f"scaled by {context.epoch_scale:g}, so the epochs run are {scaled}."
+                    f"scaled by {context.epoch_scale:g}."
                 ),
                 reproduction_sentence(context),
             ]
         )
     )
-    return (
-        environment()
-        .get_template("table.tex.j2")
-        .render(
-            number=1,
-            short_caption="Hyperparameter variation",
-            caption=text,
-            column_spec=Tex("cc"),
-            row_header="Hyperparameter",
-            columns=("Base", "Variation"),
-            rows=[{"label": label, "cells": [b, v]} for label, b, v in rows],
-        )
-    )
+    return render_view(table1_view(grid, context.epoch_scale), text)
 
 
 def document(bodies: list[str]) -> str:

@@ -1,0 +1,193 @@
+"""The claims' verdicts as the report shows them, read from claims.csv (decided by the analysis).
+
+claims.csv (workflow_src.analysis.claims.CSV_COLUMNS) holds one row per comparison: its
+difference, 95% interval, verdict and the claim's verdict. This module only reads it and groups
+it by claim, in the order of report/claims.yaml (which gives each claim's words, the paper's
+sentence and each comparison's rule and margin); it decides nothing. Columns a newer analysis
+adds are shown when present and left out when absent: `fragile` / `claim_fragile` (a verdict
+that a small change of the analysis would flip), `robust_verdict`, `seeds_needed` (for an
+inconclusive comparison: the seeds a decision would take, "never" or "> 20").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from workflow_src.analysis.claims import (
+    CONTRADICTED,
+    CSV_COLUMNS,
+    INCONCLUSIVE,
+    MIN_SEEDS,
+    REPRODUCED,
+    Claim,
+    load_claims,
+)
+
+VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+VERDICT_WORDS = {
+    REPRODUCED: "were reproduced",
+    CONTRADICTED: "were contradicted",
+    INCONCLUSIVE: "stay undecided (inconclusive)",
+}
+
+
+class VerdictsError(ValueError):
+    """A claims.csv that does not fit claims.yaml."""
+
+
+def flag(value) -> bool:
+    """A CSV boolean (True/False, 1/0, or missing) as a bool."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class ComparisonView:
+    describe: str
+    task: str
+    op: str
+    margin: float
+    left: float
+    right: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    test: str
+    seeds: int
+    verdict: str
+    fragile: bool = False
+    seeds_needed: str = ""
+    robust_verdict: str = ""
+
+    @property
+    def missing(self) -> bool:
+        return math.isnan(self.difference)
+
+
+@dataclass
+class ClaimView:
+    claim: Claim
+    verdict: str
+    comparisons: list[ComparisonView] = field(default_factory=list)
+    fragile: bool = False
+
+    @property
+    def seeds(self) -> int:
+        return min((c.seeds for c in self.comparisons), default=0)
+
+    @property
+    def indicative(self) -> bool:
+        return self.seeds < MIN_SEEDS
+
+
+def read_claims_csv(path: str | Path) -> pd.DataFrame:
+    """claims.csv, refused (naming the file and the columns) when it is another file."""
+    frame = pd.read_csv(path, keep_default_na=True, dtype={"seeds_needed": str})
+    missing = [column for column in CSV_COLUMNS if column not in frame.columns]
+    if missing:
+        raise VerdictsError(f"{path}: not a claims.csv (missing columns {missing})")
+    return frame
+
+
+def comparison_view(row: dict, claim: Claim, where: str) -> ComparisonView:
+    rules = {c.describe(): c for c in claim.comparisons}
+    rule = rules.get(row["comparison"])
+    if rule is None:
+        raise VerdictsError(
+            f"{where}: comparison {row['comparison']!r} is not one of claim {claim.id!r} "
+            "in claims.yaml (was the claims.csv decided on another claims.yaml?)"
+        )
+    return ComparisonView(
+        describe=row["comparison"],
+        task=row["task"],
+        op=rule.op,
+        margin=rule.margin,
+        left=float(row["left"]),
+        right=float(row["right"]),
+        difference=float(row["difference"]),
+        low=float(row["ci_low"]),
+        high=float(row["ci_high"]),
+        p_value=float(row["p_value"]),
+        test=text(row["test"]),
+        seeds=int(row["seeds"]),
+        verdict=str(row["verdict"]),
+        fragile=flag(row.get("fragile")),
+        seeds_needed=text(row.get("seeds_needed")),
+        robust_verdict=text(row.get("robust_verdict")),
+    )
+
+
+def claim_views(frame: pd.DataFrame, claims: list[Claim], where: str = "claims.csv"):
+    """One ClaimView per claim of claims.yaml that the CSV holds, in claims.yaml's order."""
+    known = {claim.id: claim for claim in claims}
+    unknown = sorted(set(frame["claim"]) - set(known))
+    if unknown:
+        raise VerdictsError(f"{where}: names claims that claims.yaml lacks: {unknown}")
+    views = []
+    for claim in claims:
+        rows = frame[frame["claim"] == claim.id].to_dict("records")
+        if not rows:
+            continue
+        views.append(
+            ClaimView(
+                claim,
+                str(rows[0]["claim_verdict"]),
+                [comparison_view(row, claim, where) for row in rows],
+                fragile=flag(rows[0].get("claim_fragile")),
+            )
+        )
+    return views
+
+
+def load(path: str | Path, claims_yaml: str | Path) -> list[ClaimView]:
+    return claim_views(read_claims_csv(path), load_claims(claims_yaml), str(path))
+
+
+def counts(views: list[ClaimView]) -> dict[str, int]:
+    return {verdict: sum(v.verdict == verdict for v in views) for verdict in VERDICTS}
+
+
+def sentences(views: list[ClaimView], scale: str) -> list[dict]:
+    """One sentence per verdict class that has claims: "N of the paper's M findings were
+    reproduced at the cpu scale", with the findings it names ({verdict, lead, claims: [(number,
+    text)], fragile, indicative: how many of them})."""
+    total = len(views)
+    numbered = list(enumerate(views, start=1))  # numbered as the forest plot numbers them
+    out = []
+    for verdict in VERDICTS:
+        chosen = [(n, v) for n, v in numbered if v.verdict == verdict]
+        if not chosen:
+            continue
+        lead = f"{len(chosen)} of the paper's {total} findings {VERDICT_WORDS[verdict]}"
+        fragile = sum(v.fragile for _, v in chosen)
+        indicative = sum(v.indicative for _, v in chosen)
+        asides = [f"{fragile} of them fragile"] if fragile else []
+        if indicative:
+            asides.append(f"{indicative} indicative only (fewer than {MIN_SEEDS} seeds)")
+        where = f"{scale} scale" + (f" ({'; '.join(asides)})" if asides else "")
+        out.append(
+            {
+                "verdict": verdict,
+                "lead": f"{lead} at the {where}",
+                "claims": [(n, v.claim.text) for n, v in chosen],
+                "fragile": fragile,
+                "indicative": indicative,
+            }
+        )
+    return out
