@@ -7,6 +7,7 @@
 #   snakemake cost                           training examples and compute hours, before any run
 #   snakemake --config ship_reference=True   ship the preset's runs and renders in reference/<preset>/
 #   snakemake --config runs_from=DIR         render from finished runs in DIR, training nothing
+#   snakemake compare                        your runs against the shipped reproduction (reference/)
 # (profiles/default/ gives the local cores, so no command needs --cores.)
 #
 # Paths (<preset> is config["preset"]: presets never overwrite each other's runs or tables):
@@ -57,3 +58,4 @@ include: "rules/aggregate.smk"
 include: "rules/report.smk"
 include: "rules/cost.smk"
 include: "rules/reference.smk"
+include: "rules/compare.smk"

@@ -15,15 +15,18 @@ machines and settings (precision, device, CPU, threads, library versions, any tr
 setting) is read from metrics.csv's columns, which come from each run's compute and provenance.
 
     python -m workflow_src.analysis.compare --metrics-csv results/cpu/metrics.csv \
-        --shipped-metrics-csv reference/cpu/metrics.csv --output results/cpu/compare.csv
+        --shipped-metrics-csv reference/cpu/metrics.csv --output results/cpu/compare.csv \
+        [--machines-csv results/cpu/compare-machines.csv]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +54,9 @@ COLUMNS = [
 ]
 MACHINE_COLUMNS = ("device", "gpu_name", "cpu_model", "cpu", "threads", "precision")
 IGNORED_SETTINGS = {"path", "preset", "cell", "seed", "run_name", "data_dir", "slurm_job_id"}
+TIMINGS = {"wall_seconds", "train_seconds", "train_examples_per_second", "peak_memory_mb"}
+RUN_FACTS = TIMINGS | {"resumed_from_epoch", "slurm_job_id"}
+DIFFERENCE_COLUMNS = ["what", "user", "shipped"]
 
 
 class CompareError(ValueError):
@@ -127,13 +133,35 @@ def distinct(runs: pd.DataFrame, column: str) -> str:
     return ", ".join(values) if values else "not recorded"
 
 
+def with_compute(runs: pd.DataFrame) -> pd.DataFrame:
+    """metrics.csv's rows with each run's compute block (metrics.json beside it) as columns:
+    the precision it ran at (the setting may say "auto"), the CPU where the run records it."""
+    facts = []
+    for path in runs["path"]:
+        try:
+            record = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            facts.append({})
+            continue
+        compute = record.get("compute") or {}
+        facts.append({k: v for k, v in compute.items() if k not in RUN_FACTS})
+    extra = pd.DataFrame(facts, index=runs.index)
+    return runs.drop(columns=[c for c in extra.columns if c in runs.columns]).join(extra)
+
+
 def setting_differences(user_runs: pd.DataFrame, shipped_runs: pd.DataFrame) -> list[dict]:
     """What differs between the two sets' machines, library versions and settings:
-    {"what", "user", "shipped"} for every such column whose values differ."""
+    {"what", "user", "shipped"} for every such column whose values differ (compute blocks
+    read from the runs' metrics.json where metrics.csv's paths lead to them)."""
+    user_runs, shipped_runs = with_compute(user_runs), with_compute(shipped_runs)
     versions = sorted(
         {c for c in (*user_runs.columns, *shipped_runs.columns) if c.startswith("version_")}
     )
-    machine = [*MACHINE_COLUMNS, *versions, "git_commit"]
+    compute = sorted(
+        {c for frame in (user_runs, shipped_runs) for c in frame.columns if c in MACHINE_COLUMNS}
+        | {c for c in (*user_runs.columns, *shipped_runs.columns) if c.startswith("cpu")}
+    )
+    machine = [*dict.fromkeys([*MACHINE_COLUMNS, *compute]), *versions, "git_commit"]
     rows = []
     for column in machine:
         mine, theirs = distinct(user_runs, column), distinct(shipped_runs, column)
@@ -146,8 +174,7 @@ def setting_differences(user_runs: pd.DataFrame, shipped_runs: pd.DataFrame) -> 
         if c in user_runs.columns
         and c not in IGNORED_SETTINGS | set(machine) | numeric
         and not c.startswith(("final_", "best_", "dev_examples_", "train_examples_"))
-        and c not in {"wall_seconds", "train_seconds", "train_examples_per_second"}
-        and c not in {"peak_memory_mb", "resumed_from_epoch"}
+        and c not in RUN_FACTS
     ]
     for column in settings:
         mine, theirs = distinct(user_runs, column), distinct(shipped_runs, column)
@@ -164,15 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stage", choices=("best", "final"), default="best")
     parser.add_argument("--output", required=True, help="compare.csv")
+    parser.add_argument("--machines-csv", help="also write what differs between the machines")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        frame = compare_cells(
-            pd.read_csv(args.metrics_csv), pd.read_csv(args.shipped_metrics_csv), args.stage
-        )
+        user, shipped = pd.read_csv(args.metrics_csv), pd.read_csv(args.shipped_metrics_csv)
+        frame = compare_cells(user, shipped, args.stage)
     except (CompareError, OSError) as error:
         log.error("%s", error)
         return 1
+    if args.machines_csv:
+        differences = pd.DataFrame(setting_differences(user, shipped), columns=DIFFERENCE_COLUMNS)
+        write_csv_atomic(differences, args.machines_csv)
     write_csv_atomic(frame, args.output)
     log.info("compare -> %s (%d of %d outside)", args.output, frame.outside.sum(), len(frame))
     return 0
