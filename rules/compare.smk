@@ -1,7 +1,8 @@
 # Your finished runs of a preset against the shipped reproduction of the same preset.
 #
-#   snakemake compare                                   results/<preset>/compare.html, .csv
-#   snakemake compare --config compare_to=reference/cpu against another shipped folder
+#   snakemake compare --config preset=cpu         results/cpu/compare.html, .csv against
+#                                                 reference/cpu (the preset must be shipped)
+#   snakemake compare --config compare_to=DIR     against another folder of a reproduction
 #
 # compare_to is a folder holding a reproduction's metrics.csv and claims.csv (reference/<preset>
 # unless set). The analysis (workflow_src.analysis.compare) writes compare.csv: per cell and
@@ -9,7 +10,27 @@
 # (workflow_src.render.compare) sets both sets' claims side by side and names what differs
 # between their machines and settings.
 
+from snakemake.exceptions import WorkflowError
+
 COMPARE_TO = config.get("compare_to") or layout.reference_dir(PRESET)
+
+
+def shipped_file(name):
+    """The input function of `name` in COMPARE_TO: evaluated only when compare is asked for,
+    it stops the command with what to do when no reproduction is shipped there."""
+
+    def path(wildcards):
+        found = f"{COMPARE_TO}/{name}"
+        if not os.path.exists(found):
+            raise WorkflowError(
+                f"compare: {found} does not exist. `snakemake compare` sets your runs of "
+                f"preset {PRESET} against a shipped reproduction of it: ship one "
+                f"(--config preset={PRESET} ship_reference=True), pick a preset shipped in "
+                f"{layout.REFERENCE}/, or name a folder with --config compare_to=DIR."
+            )
+        return found
+
+    return path
 
 
 localrules:
@@ -21,7 +42,7 @@ localrules:
 rule compare_cells:
     input:
         metrics=rules.aggregate_metrics.output.metrics,
-        shipped=f"{COMPARE_TO}/metrics.csv",
+        shipped=shipped_file("metrics.csv"),
     output:
         cells=f"{OUT}/compare.csv",
         machines=f"{OUT}/compare-machines.csv",
@@ -42,7 +63,7 @@ rule render_compare:
         compare=rules.compare_cells.output.cells,
         machines=rules.compare_cells.output.machines,
         claims_csv=f"{OUT}/claims.csv",
-        shipped_claims=f"{COMPARE_TO}/claims.csv",
+        shipped_claims=shipped_file("claims.csv"),
         claims="report/claims.yaml",
     output:
         f"{OUT}/compare.html",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import yaml
@@ -171,3 +173,70 @@ def test_floors_say_all_clear_in_one_sentence_or_list_every_row_that_does_not(tm
     assert findings.update(document, tmp_path, CLAIMS_YAML) == (
         f"<!-- findings: floors.csv -->\n{text}<!-- /findings -->\n"
     )
+
+
+DOCS = REPO_ROOT / "docs"
+INTERVAL = re.compile(r"([+-]?\d+\.\d) \[([+-]?\d+\.\d), ([+-]?\d+\.\d)\]")
+
+
+@pytest.mark.parametrize("document", [README, DOCS / "findings.md"])
+def test_every_generated_block_equals_what_its_csvs_give(document):
+    """The README's answer (one row per finding, every shipped scale) and the docs' detail,
+    floors and stand-in blocks are what `findings --update` writes from the shipped CSVs."""
+    text = document.read_text()
+    assert findings.update(text, document.parent, CLAIMS_YAML) == text, (
+        f"{document.name}'s generated blocks differ from the shipped CSVs: run "
+        "`python -m workflow_src.render.findings --update README.md docs/findings.md`"
+    )
+
+
+def test_the_readme_answers_first_one_row_per_finding_and_stays_short():
+    text = README.read_text()
+    lines = text.splitlines()
+    assert len(lines) < 200
+    answer = findings.ANSWER.search(text)
+    assert answer and text.index("## Set up and run") < answer.start()
+    assert text.index("```bash") < answer.start() < text.index("## Other ways to run it")
+    rows = [line for line in answer["body"].splitlines()[2:] if line.startswith("| ")]
+    shipped = pd.read_csv(REPO_ROOT / "reference" / "cpu" / "claims.csv")
+    assert len(rows) == shipped.claim.nunique()
+    for row, (claim_id, group) in zip(rows, shipped.groupby("claim", sort=False), strict=True):
+        assert f"**{group.claim_verdict.iloc[0]}**" in row
+        assert "(docs/findings.md#" in row and claim_id in row
+    for link in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)", text):
+        if link not in {"docs/statistics.md", "docs/threat-model.md", "ARCHITECTURE.md"}:
+            assert (REPO_ROOT / link).is_file(), link  # those three come from other issues
+
+
+def test_a_second_shipped_scale_becomes_a_second_verdict_column(tmp_path):
+    for preset in ("regime", "cpu"):
+        (tmp_path / preset).mkdir()
+        claims_csv_frame().to_csv(tmp_path / preset / "claims.csv", index=False)
+    table = findings.render_answer(tmp_path, CLAIMS_YAML)
+    header = table.splitlines()[0]
+    assert header.index("`cpu` verdict") < header.index("`regime` verdict")
+    assert all(row.count(" | ") == 5 for row in table.splitlines()[2:])
+
+
+def test_every_interval_the_prose_quotes_is_a_shipped_row():
+    """The readings in docs/ quote differences with their intervals: each is one row of the
+    shipped claims.csv or floors.csv (sign aside: 'ahead by 3.9 [1.7, 6.1]')."""
+    shipped = set()
+    for name in ("claims.csv", "floors.csv"):
+        frame = pd.read_csv(REPO_ROOT / "reference" / "cpu" / name)
+        for row in frame.dropna(subset=["difference"]).itertuples():
+            values = (row.difference, row.ci_low, row.ci_high)
+            shipped.add(tuple(sorted(round(abs(v), 1) for v in values)))
+    quoted = []
+    for name in ("findings.md", "comparable.md"):
+        text = (DOCS / name).read_text()
+        text = text.split("## Reading these verdicts")[-1]  # past the generated blocks
+        quoted += [tuple(sorted(round(abs(float(v)), 1) for v in m)) for m in
+                   INTERVAL.findall(text)]  # fmt: skip
+    assert quoted and [q for q in quoted if q not in shipped] == []
+
+
+def test_quora_numbers_say_they_come_from_the_standin():
+    text = findings.render_standin(REPO_ROOT / "reference" / "cpu" / "metrics.csv")
+    assert "stand-in cut from quora-dev" in text
+    assert "stand-in cut from quora-dev" in README.read_text()

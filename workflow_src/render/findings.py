@@ -2,7 +2,17 @@
 
     python -m workflow_src.render.findings reference/cpu/claims.csv    print the claims' table
     python -m workflow_src.render.findings reference/cpu/floors.csv    print the floors' summary
-    python -m workflow_src.render.findings --update README.md          rewrite the README's blocks
+    python -m workflow_src.render.findings --update README.md docs/*.md  rewrite the blocks
+
+The README's answer, between
+
+    <!-- answer: reference -->
+    <!-- /answer -->
+
+is one row per paper finding: its verdict at each shipped scale (every reference/<preset>/
+claims.csv under the folder the marker names, cpu first), the key comparison's difference and
+95% interval at the first scale (the first comparison whose verdict is the claim's), and a link
+to the detail (docs/findings.md, where the per-comparison blocks below live).
 
 From claims.csv, one row per claim of report/claims.yaml, in its order: the paper's finding in
 words, each comparison's difference in percentage points with its 95% interval (dev sample and
@@ -31,11 +41,22 @@ import pandas as pd
 from workflow_src.analysis import floors
 from workflow_src.analysis.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
 from workflow_src.atomic import write_text_atomic
+from workflow_src.render.verdicts import flag
 
 BLOCK = re.compile(
     r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",
     re.DOTALL,
 )
+DETAIL_BLOCK = re.compile(
+    r"(?P<open><!-- detail: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /detail -->)",
+    re.DOTALL,
+)
+ANSWER = re.compile(
+    r"(?P<open><!-- answer: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /answer -->)",
+    re.DOTALL,
+)
+SCALE_ORDER = ("cpu", "regime", "paper")  # smaller scales first; any other after, by name
+DETAIL = "docs/findings.md"
 HEADER = (
     "| the paper's finding | comparisons: difference in points [95% interval], verdict | claim |\n"
     "|---|---|---|\n"
@@ -121,8 +142,117 @@ def render_floors(frame: pd.DataFrame) -> str:
     )
 
 
+def shipped_scales(folder: Path) -> dict[str, Path]:
+    """preset -> claims.csv of every reproduction shipped under `folder`, cpu first."""
+    found = {path.parent.name: path for path in sorted(folder.glob("*/claims.csv"))}
+    rank = {name: i for i, name in enumerate(SCALE_ORDER)}
+    return {name: found[name] for name in sorted(found, key=lambda n: (rank.get(n, 99), n))}
+
+
+def key_comparison(rows: pd.DataFrame) -> str:
+    """The first comparison whose verdict is the claim's (else the first): label, difference
+    and interval, in points."""
+    matching = rows[rows.verdict == rows.claim_verdict.iloc[0]]
+    row = next((matching if len(matching) else rows).itertuples())
+    if pd.isna(row.difference):
+        return f"`{comparison_label(row.comparison)}`: no runs"
+    return (
+        f"`{comparison_label(row.comparison)}`: {row.difference:+.1f} "
+        f"[{row.ci_low:+.1f}, {row.ci_high:+.1f}]"
+    )
+
+
+def scale_verdict(rows: pd.DataFrame) -> str:
+    """The claim's verdict at one scale: bold when decided on MIN_SEEDS seeds or more."""
+    if rows.empty:
+        return "not run"
+    verdict = str(rows.claim_verdict.iloc[0])
+    fragile = "claim_fragile" in rows.columns and bool(rows.claim_fragile.fillna(False).iloc[0])
+    seeds = int(rows.seeds.min())
+    text = f"**{verdict}**" if seeds >= MIN_SEEDS else f"{verdict} (indicative: {seeds} seeds)"
+    return text + (" (fragile)" if fragile else "")
+
+
+def comparison_line(row) -> str:
+    """One comparison of the detail: difference, interval, verdict, test, and the newer
+    columns where the analysis wrote them (fragile, seeds needed to decide)."""
+    text = f"- {comparison_cell(row)}".replace("\\|", "|")  # no table: no pipe to escape
+    if not pd.isna(row.difference) and not pd.isna(row.p_value):
+        text += f" (p = {row.p_value:.3g}, {row.test})"
+    if flag(getattr(row, "fragile", False)):
+        text += "; fragile"
+    needed = getattr(row, "seeds_needed", "")
+    if isinstance(needed, str) and needed:
+        text += f"; seeds to decide: {needed}"
+    return text + "\n"
+
+
+def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
+    """One section per claim (numbered as the README's answer): the paper's sentence, the
+    verdict and every comparison."""
+    parts = []
+    for number, claim in enumerate(load_claims(claims_yaml), start=1):
+        rows = frame[frame.claim == claim.id]
+        if rows.empty:
+            continue
+        quote = f' The paper: "{claim.quote}"' if claim.quote else ""
+        source = f" ({claim.source})" if claim.source else ""
+        parts.append(
+            f"### {number} {claim.id}\n\n{claim.text}{quote}{source}\n\n"
+            f"Verdict: {scale_verdict(rows)}, {int(rows.seeds.min())} seeds.\n\n"
+            + "".join(comparison_line(row) for row in rows.itertuples())
+            + "\n"
+        )
+    return "".join(parts)
+
+
+def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -> str:
+    """One row per paper finding: its verdict at each shipped scale, the key difference."""
+    scales = {name: read_claims_csv(path) for name, path in shipped_scales(folder).items()}
+    if not scales:
+        raise FindingsError(f"{folder}: no shipped reproduction (no */claims.csv)")
+    first = next(iter(scales.values()))
+    names = list(scales)
+    lines = [
+        "| # | the paper's finding | "
+        + " | ".join(f"`{name}` verdict" for name in names)
+        + f" | key comparison at `{names[0]}`: difference in points [95% interval] | |\n",
+        "|---|---|" + "---|" * len(names) + "---|---|\n",
+    ]
+    for number, claim in enumerate(load_claims(claims_yaml), start=1):
+        rows = first[first.claim == claim.id]
+        if rows.empty:
+            continue
+        verdicts = " | ".join(scale_verdict(f[f.claim == claim.id]) for f in scales.values())
+        lines.append(
+            f"| {number} | {claim.text} | {verdicts} | {key_comparison(rows)} "
+            f"| [detail]({detail}#{number}-{claim.id}) |\n"
+        )
+    return "".join(lines)
+
+
+def render_standin(path: str | Path) -> str:
+    """From a metrics.csv: how many runs trained Quora on the stand-in cut from quora-dev."""
+    runs = pd.read_csv(path)
+    if "quora_train_standin" not in runs.columns:
+        raise FindingsError(f"{path}: not a metrics.csv (no quora_train_standin column)")
+    quora = runs[runs["tasks"].astype(str).str.contains("quora")]
+    standin = quora[quora["quora_train_standin"].map(flag)]
+    if standin.empty:
+        return f"All {len(quora)} runs that train Quora trained on quora-train.csv.\n"
+    dev = sorted({int(n) for n in standin["dev_examples_quora"].dropna()})
+    return (
+        f"{len(standin)} of the {len(quora)} runs that train Quora trained it on a stand-in cut "
+        f"from quora-dev (no quora-train.csv in the offline mirror; issue 23), and were scored "
+        f"on {', '.join(f'{n:,}' for n in dev)} other quora-dev pairs: their Quora numbers "
+        "measure the method on that stand-in, not on the paper's Quora train.\n"
+    )
+
+
 def render_file(path: str | Path, claims_yaml: str | Path) -> str:
     """What a block naming `path` holds: the claims' table or the floors' summary."""
+    if Path(path).name == "metrics.csv":
+        return render_standin(path)
     if Path(path).name == "floors.csv":
         return render_floors(read_csv(path, "floors.csv", floors.COLUMNS))
     return render(read_claims_csv(path), claims_yaml)
@@ -134,8 +264,18 @@ def update(document: str, root: Path, claims_yaml: str | Path) -> str:
     def rewrite(match: re.Match) -> str:
         return match["open"] + render_file(root / match["path"], claims_yaml) + match["close"]
 
+    def answer(match: re.Match) -> str:
+        return match["open"] + render_answer(root / match["path"], claims_yaml) + match["close"]
+
     updated, blocks = BLOCK.subn(rewrite, document)
-    if not blocks:
+
+    def detail(match: re.Match) -> str:
+        frame = read_claims_csv(root / match["path"])
+        return match["open"] + render_detail(frame, claims_yaml) + match["close"]
+
+    updated, answers = ANSWER.subn(answer, updated)
+    updated, details = DETAIL_BLOCK.subn(detail, updated)
+    if not blocks + answers + details:
         raise FindingsError("no '<!-- findings: PATH -->' ... '<!-- /findings -->' block found")
     return updated
 
@@ -148,17 +288,17 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--update",
         metavar="MARKDOWN",
-        help="instead, rewrite each findings block of this file from the claims.csv it names",
+        nargs="+",
+        help="instead, rewrite each generated block of these files from the CSVs it names",
     )
     parser.add_argument("--claims", default="report/claims.yaml", help="claims.yaml")
     args = parser.parse_args(argv)
     if (args.csv is None) == (args.update is None):
         parser.error("give either a claims.csv or --update MARKDOWN")
     try:
-        if args.update:
-            path = Path(args.update)
+        for path in map(Path, args.update or []):
             write_text_atomic(path, update(path.read_text(), path.parent, args.claims))
-        else:
+        if not args.update:
             sys.stdout.write(render_file(args.csv, args.claims))
     except (FindingsError, OSError) as error:
         print(f"findings: {error}", file=sys.stderr)
