@@ -330,7 +330,7 @@ def test_the_page_opens_with_a_sentence_per_verdict_class_and_writes_the_forest_
 def test_floors_follow_the_papers_tables_and_captions_fold_their_detail(built):
     html = built.read_text()
     assert html.index('id="table9-supplement"') < html.index('id="floors"')
-    for caption in re.findall(r'<p class="caption">(.*?)</p>', html, re.S):
+    for caption in re.findall(r'<(?:p|div) class="caption">(.*?)</(?:p|div)>', html, re.S):
         shown = re.sub(r"<details>.*?</details>", "", caption, flags=re.S)
         words = len(re.sub(r"<[^>]+>", "", shown).split())
         assert words <= 60, shown  # three lines at the page's width, the rest behind "more"
@@ -358,3 +358,40 @@ def test_cells_are_flagged_for_floors_and_the_shipped_spread_never_for_the_paper
     reasons = {cell.cell: cell.flag_reason for _, line in view.rows for cell in line}
     assert reasons["sst-base"] == "below its floor (sst-bilstm)"
     assert sum(bool(reason) for reason in reasons.values()) == 1
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def epoch_points(epochs_by_cell: dict[str, int]) -> pd.DataFrame:
+    rows = [
+        {"cell": cell, "seed": seed, "epoch": epoch, "task": "sst", "metric": "accuracy",
+         "value": 0.3 + 0.01 * epoch + 0.001 * seed}
+        for cell, epochs in epochs_by_cell.items()
+        for seed in (1, 2)
+        for epoch in range(1, epochs + 1)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_curve_of_one_point_is_not_drawn():
+    table = build_tables(config()["grid"])[3]  # dropout: the SST row's cells
+    sst = next(row for row in table.rows if row.task == "sst")
+    one_epoch = epoch_points({cell: 1 for cell in sst.cells})
+    assert report.plots.curve_plot(table, one_epoch) is None
+    longer = epoch_points({sst.cells[0]: 3})
+    assert report.plots.curve_plot(table, longer).startswith(b"\x89PNG")
+
+
+def test_within_epoch_curves_are_drawn_against_the_update():
+    """metrics.json's "curve" (dev metrics every k updates on a fixed dev sample), one row per
+    point as curves.csv holds it: a one-epoch cell still gets a learning curve."""
+    table = build_tables(config()["grid"])[3]
+    cell = next(row for row in table.rows if row.task == "sst").cells[0]
+    curves = pd.DataFrame(
+        [{"cell": cell, "seed": 1, "update": u, "epoch": 1, "task": "sst",
+          "accuracy": 0.2 + u / 1000, "macro_f1": 0.1 + u / 2000} for u in (50, 100, 150)]
+    )  # fmt: skip
+    points = report.plots.curve_points(curves)
+    assert set(points["metric"]) == {"accuracy", "macro_f1"} and len(points) == 6
+    assert report.plots.curve_plot(table, points, x="update").startswith(b"\x89PNG")
