@@ -10,27 +10,9 @@
 # (workflow_src.render.compare) sets both sets' claims side by side and names what differs
 # between their machines and settings.
 
-from snakemake.exceptions import WorkflowError
+from workflow_src.analysis.compare import shipped_input
 
 COMPARE_TO = config.get("compare_to") or layout.reference_dir(PRESET)
-
-
-def shipped_file(name):
-    """The input function of `name` in COMPARE_TO: evaluated only when compare is asked for,
-    it stops the command with what to do when no reproduction is shipped there."""
-
-    def path(wildcards):
-        found = f"{COMPARE_TO}/{name}"
-        if not os.path.exists(found):
-            raise WorkflowError(
-                f"compare: {found} does not exist. `snakemake compare` sets your runs of "
-                f"preset {PRESET} against a shipped reproduction of it: ship one "
-                f"(--config preset={PRESET} ship_reference=True), pick a preset shipped in "
-                f"{layout.REFERENCE}/, or name a folder with --config compare_to=DIR."
-            )
-        return found
-
-    return path
 
 
 localrules:
@@ -42,7 +24,7 @@ localrules:
 rule compare_cells:
     input:
         metrics=rules.aggregate_metrics.output.metrics,
-        shipped=shipped_file("metrics.csv"),
+        shipped=lambda wildcards: shipped_input(COMPARE_TO, "metrics.csv", PRESET),
     output:
         cells=f"{OUT}/compare.csv",
         machines=f"{OUT}/compare-machines.csv",
@@ -63,7 +45,7 @@ rule render_compare:
         compare=rules.compare_cells.output.cells,
         machines=rules.compare_cells.output.machines,
         claims_csv=f"{OUT}/claims.csv",
-        shipped_claims=shipped_file("claims.csv"),
+        shipped_claims=lambda wildcards: shipped_input(COMPARE_TO, "claims.csv", PRESET),
         claims="report/claims.yaml",
     output:
         f"{OUT}/compare.html",

@@ -35,18 +35,15 @@ localrules:
     report,
 
 
-def shipped_scales() -> dict[str, str]:
-    """Preset -> claims.csv of every other shipped reproduction (reference/<preset>/)."""
-    found = {}
-    for path in sorted(Path(layout.REFERENCE).glob("*/claims.csv")):
-        if path.parent.name != PRESET:
-            found[path.parent.name] = str(path)
-    return found
-
-
+# Other shipped scales (preset -> claims.csv in reference/<preset>/): a second marker per row
+# of the forest plot.
+OTHER_SCALES = {
+    path.parent.name: str(path)
+    for path in sorted(Path(layout.REFERENCE).glob("*/claims.csv"))
+    if path.parent.name != PRESET
+}
 # The shipped summary of this preset flags cells only when this render is not the shipped
 # reproduction itself (which would agree with itself everywhere).
-OTHER_SCALES = shipped_scales()
 SHIPPED_SUMMARY = [
     path
     for path in [f"{layout.reference_dir(PRESET)}/summary.csv"]
@@ -159,7 +156,7 @@ rule render_report:
     params:
         **CAVEAT_PARAMS,
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
-        forest=f"{OUT}/claims",
+        forest=lambda wildcards, output: os.path.splitext(output.forest[0])[0],
         also=" ".join(
             f"--also-claims {shlex.quote(f'{name}={path}')}"
             for name, path in OTHER_SCALES.items()

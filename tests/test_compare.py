@@ -69,7 +69,15 @@ def test_machine_and_setting_differences_are_named_from_the_runs(tmp_path):
     found = {row["what"]: (row["user"], row["shipped"]) for row in
              compare.setting_differences(user, shipped)}  # fmt: skip
     assert found == {"precision": ("fp32", "bf16"), "threads": ("4", "1"),
-                     "torch": ("2.14", "2.13")}  # fmt: skip
+                     "torch": ("2.14", "2.13"),
+                     "cpu model": ("not recorded", "not recorded")}  # fmt: skip
+
+
+def test_compare_without_a_shipped_reproduction_says_what_to_do(tmp_path):
+    with pytest.raises(compare.CompareError, match=r"ship_reference=True.*compare_to=DIR"):
+        compare.shipped_input(str(tmp_path), "metrics.csv", "quick")
+    (tmp_path / "metrics.csv").write_text("path\n")
+    assert compare.shipped_input(str(tmp_path), "metrics.csv", "quick").endswith("metrics.csv")
 
 
 def test_the_page_says_in_one_sentence_whether_the_science_is_the_same(tmp_path):
@@ -98,7 +106,7 @@ def test_the_page_says_in_one_sentence_whether_the_science_is_the_same(tmp_path)
         f"allows, and {claims} of {claims} claims get the same verdict on both sets."
     ) in html
     assert len(re.findall(r'<tr class="flag">', html)) == 1
-    assert "Nothing the runs record differs" in html
+    assert "<th>cpu model</th>" in html and "not recorded" in html
 
 
 def test_snakemake_compare_plans_the_comparison_and_no_training(tmp_path):

@@ -63,6 +63,20 @@ class CompareError(ValueError):
     """Two sets of runs that cannot be compared."""
 
 
+def shipped_input(folder: str, name: str, preset: str) -> str:
+    """`folder/name` of the shipped reproduction to compare with (a rule's input), or an
+    error saying what to do when none is shipped there."""
+    path = f"{folder}/{name}"
+    if not Path(path).exists():
+        raise CompareError(
+            f"compare: {path} does not exist. `snakemake compare` sets your runs of preset "
+            f"{preset} against a shipped reproduction of it: ship one (--config "
+            f"preset={preset} ship_reference=True), pick a preset shipped in reference/, or "
+            "name a folder with --config compare_to=DIR."
+        )
+    return path
+
+
 def seed_values(runs: pd.DataFrame, stage: str = "best") -> dict[tuple[str, str], np.ndarray]:
     """(cell, task) -> the per-seed primary metric in percent, over the runs of metrics.csv."""
     values = {}
@@ -152,7 +166,8 @@ def with_compute(runs: pd.DataFrame) -> pd.DataFrame:
 def setting_differences(user_runs: pd.DataFrame, shipped_runs: pd.DataFrame) -> list[dict]:
     """What differs between the two sets' machines, library versions and settings:
     {"what", "user", "shipped"} for every such column whose values differ (compute blocks
-    read from the runs' metrics.json where metrics.csv's paths lead to them)."""
+    read from the runs' metrics.json where metrics.csv's paths lead to them), and the CPU
+    model as "not recorded" when neither set's runs record one."""
     user_runs, shipped_runs = with_compute(user_runs), with_compute(shipped_runs)
     versions = sorted(
         {c for c in (*user_runs.columns, *shipped_runs.columns) if c.startswith("version_")}
@@ -167,6 +182,8 @@ def setting_differences(user_runs: pd.DataFrame, shipped_runs: pd.DataFrame) -> 
         mine, theirs = distinct(user_runs, column), distinct(shipped_runs, column)
         if mine != theirs:
             rows.append({"what": column.removeprefix("version_"), "user": mine, "shipped": theirs})
+    if not any(c.startswith("cpu") for c in (*user_runs.columns, *shipped_runs.columns)):
+        rows.append({"what": "cpu model", "user": "not recorded", "shipped": "not recorded"})
     numeric = {"seed", "epochs"}
     settings = [
         c
