@@ -43,7 +43,7 @@ include: "rules/common.smk"
 rule all:
     default_target: True
     input:
-        expand(f"{OUT}/table{{n}}.tex", n=grid.table_numbers(config["grid"])),
+        expand(f"{OUT}/table{{n}}.tex", n=TABLE_NUMBERS),
         f"{OUT}/metrics.csv",
         f"{OUT}/summary.csv",
         f"{OUT}/report.html",

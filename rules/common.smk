@@ -12,6 +12,7 @@ from workflow_src.spec import cost
 from workflow_src.data import encoders
 from workflow_src.spec import grid
 from workflow_src.spec import layout
+from workflow_src.spec import selection
 from workflow_src.spec import tasks
 from workflow_src.data import tokens  # noqa: E402 (needs the path above)
 
@@ -23,7 +24,11 @@ if PRESET not in config["presets"]:
 PRESET_CONFIG = config["presets"][PRESET]
 SEEDS = PRESET_CONFIG["seeds"]
 CELLS = grid.build_cells(config["grid"])
-ALL_CELLS = list(CELLS)
+# The cells the preset trains and renders: its `subset` of the grid (a claims list, a cells
+# list), else all; the tables shown are those these cells fill (workflow_src/spec/selection.py).
+# A subset naming what the grid or claims.yaml lacks stops here, naming its config key.
+ALL_CELLS = list(selection.selected_cells(config))
+TABLE_NUMBERS = selection.table_numbers(config, ALL_CELLS)
 HUB = config.get("hub", {})
 # What training jobs load (a folder, or "embedded") and the hub model to fetch first, if any. A
 # missing or incomplete local folder stops here, before any job (or GPU) is asked for.
@@ -102,14 +107,14 @@ def run_predictions(cells):
 
 def table_cells(n):
     """Cell ids that table `n` shows (Table 1 is the grid itself: none)."""
-    return [] if int(n) == 1 else grid.cells_for_tables(config, [int(n)])
+    return selection.table_cells(config, int(n), ALL_CELLS)
 
 
 def cell_settings_json(wildcards):
     """One cell's full training settings, as the JSON the training command takes."""
     if wildcards.cell not in CELL_SETTINGS:
         raise ValueError(
-            f"{wildcards.cell!r} is not a cell of the grid; cells: {', '.join(ALL_CELLS)}"
+            f"{wildcards.cell!r} is not a cell of preset {PRESET}; cells: {', '.join(ALL_CELLS)}"
         )
     return CELL_SETTINGS[wildcards.cell]
 

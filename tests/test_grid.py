@@ -291,3 +291,12 @@ def test_a_preset_head_lr_reaches_the_bert_cells_only():
     assert "head_lr" not in grid.cell_settings(config, "sst-bilstm")
     config["presets"]["quick"]["head_lr"] = None
     assert "head_lr" not in grid.cell_settings(config, "sst-base")  # null: the paper's one rate
+
+
+def test_the_base_cell_of_a_task_is_the_one_every_sweep_shares():
+    base = CONFIG["grid"]["base"]
+    for task in CONFIG["grid"]["tasks"]:
+        assert grid.base_cell(task) == f"{task}-base"
+        for key in ("dropout", "lr", "epochs", "finetune"):
+            assert grid.variant_cell(task, key, base[key], base) == grid.base_cell(task)
+        assert grid.build_cells(CONFIG["grid"])[grid.base_cell(task)].overrides == {}

@@ -112,10 +112,15 @@ def multitask_cell(grid: dict, schedule: str) -> str:
     return f"{MULTITASK}-{CELL_PREFIX['task_schedule']}{slug(schedule)}"
 
 
+def base_cell(task: str) -> str:
+    """The cell of `task` at the base configuration (shared by Tables 3-6 and 8)."""
+    return f"{task}-base"
+
+
 def variant_cell(task: str, key: str, value, base: dict) -> str:
     """Cell id for `task` with one setting changed; the base value maps to the shared base cell."""
     if value == base[key]:
-        return f"{task}-base"
+        return base_cell(task)
     return f"{task}-{CELL_PREFIX[key]}{slug(value)}"
 
 
