@@ -178,3 +178,14 @@ def test_runs_from_a_folder_of_the_regimes_cells_renders_what_it_has(tree):
     assert result.returncode != 0
     assert f"lacks 1 of the {len(CELLS) * 3} finished runs" in result.stdout + result.stderr
     assert "sts-head-cosine/seed2" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_shipping_the_regime_copies_its_runs_only(tree):
+    write_fake_runs(tree / "results" / "runs", PRESET, SEEDS, cells=set(CELLS))
+    result = run_snakemake("-n", "--config", f"preset={PRESET}", "ship_reference=True", cwd=tree)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = planned_rules(result.stdout)
+    assert (counts["ship_run"], counts["ship_provenance"]) == (len(CELLS) * 3, 1)
+    assert "train_cell" not in counts and counts["render_table"] == len(TABLES)
+    assert f"reference/{PRESET}/table5.tex" not in result.stdout
