@@ -7,6 +7,7 @@ import copy
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -189,3 +190,19 @@ def test_shipping_the_regime_copies_its_runs_only(tree):
     assert (counts["ship_run"], counts["ship_provenance"]) == (len(CELLS) * 3, 1)
     assert "train_cell" not in counts and counts["render_table"] == len(TABLES)
     assert f"reference/{PRESET}/table5.tex" not in result.stdout
+
+
+@pytest.mark.slow
+def test_the_renderers_read_the_partial_grid_and_render_only_its_tables(tree):
+    """For real, from fake runs: the aggregate, the tables the cells fill (absent columns shown
+    as --) and the report, with no table of Tables 2, 5 or 9."""
+    write_fake_runs(tree / "shipped", PRESET, SEEDS, cells=set(CELLS))
+    render = ("--config", f"preset={PRESET}", f"runs_from=shipped/{PRESET}")
+    result = run_snakemake("--cores", "2", *render, cwd=tree, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tree / "results" / PRESET
+    assert sorted(int(p.stem[5:]) for p in out.glob("table*.tex")) == TABLES
+    lr = (out / "table4.tex").read_text()
+    assert "-- / 49.04" in lr  # sst-lr1e-6 is not in the subset: its column is marked absent
+    assert set(pd.read_csv(out / "summary.csv")["cell"]) == set(CELLS)
+    assert (out / "report.html").stat().st_size > 0 and (out / "claims.csv").is_file()
