@@ -71,8 +71,14 @@ def test_listed_cells_and_the_cells_of_listed_claims_on_their_tasks_in_table_ord
 @pytest.mark.parametrize(
     ("subset", "named"),
     [
-        ({"cells": ["sst-base", "sst-lr1e-7"]}, "presets.cpu.subset.cells': sst-lr1e-7"),
-        ({"claims": ["lr-is-everything"]}, "presets.cpu.subset.claims': lr-is-everything"),
+        (
+            {"cells": ["sst-base", "sst-lr1e-7"]},
+            "presets.cpu.subset.cells': not in the grid: sst-lr1e-7.",
+        ),
+        (
+            {"claims": ["lr-is-everything"]},
+            "subset.claims': not in report/claims.yaml: lr-is-everything.",
+        ),
         ({"claims": ["smart-lowers-sts"], "claim_tasks": ["sst"]}, "compares nothing"),
         ({"cells": [], "claims": []}, "selects no cell"),
     ],

@@ -93,7 +93,7 @@ def claim_cells(document: dict, ids: Iterable[str], tasks: Iterable[str], where:
     unknown = [claim for claim in ids if claim not in entries]
     if unknown:
         raise SelectionError(
-            f"config key '{where}.claims': {', '.join(unknown)} not in {CLAIMS_FILE}; its "
+            f"config key '{where}.claims': not in {CLAIMS_FILE}: {', '.join(unknown)}. Its "
             f"claims: {', '.join(entries)}"
         )
     cells: list[str] = []
@@ -127,8 +127,8 @@ def selected_cells(config: dict, claims_path: str | Path = CLAIMS_FILE) -> dict[
     unknown = [cell for cell in listed if cell not in cells]
     if unknown:
         raise SelectionError(
-            f"config key '{where}.cells': {', '.join(unknown)} not cells of the grid; its "
-            f"cells: {', '.join(cells)}"
+            f"config key '{where}.cells': not in the grid: {', '.join(unknown)}. Its cells: "
+            f"{', '.join(cells)}"
         )
     wanted = set(listed)
     if subset.get("claims"):
