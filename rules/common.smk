@@ -9,6 +9,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from workflow_src.spec import cost
+from workflow_src.data import download
 from workflow_src.data import encoders
 from workflow_src.spec import grid
 from workflow_src.spec import layout
@@ -25,6 +26,14 @@ SEEDS = PRESET_CONFIG["seeds"]
 CELLS = grid.build_cells(config["grid"])
 ALL_CELLS = list(CELLS)
 HUB = config.get("hub", {})
+# The mirrors reach the download and fetch jobs through the environment, not their params:
+# where verified files come from must not rerun anything (rules/data.smk).
+for mirror, variable in (
+    (config["data"].get("mirror", ""), download.MIRROR_ENV),
+    (HUB.get("mirror", ""), encoders.MIRROR_ENV),
+):
+    if mirror:
+        os.environ[variable] = mirror
 # What training jobs load (a folder, or "embedded") and the hub model to fetch first, if any. A
 # missing or incomplete local folder stops here, before any job (or GPU) is asked for.
 ENCODER, HUB_ENCODER = encoders.job_encoder(
@@ -147,9 +156,12 @@ def cell_tokens(wildcards):
 
 
 def cell_tokens_args(wildcards):
-    """The same as the training command's --tokens TASK=FILE arguments."""
+    """The same as the training command's --tokens TASK=FILE arguments, each quoted for the
+    shell (shlex.quote leaves a safe word as it is, so the param's value is unchanged).
+    """
     return " ".join(
-        f"{task}={path}" for task, path in CELL_TOKENS[wildcards.cell].items()
+        shlex.quote(f"{task}={path}")
+        for task, path in CELL_TOKENS[wildcards.cell].items()
     )
 
 
