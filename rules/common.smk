@@ -8,6 +8,9 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
+from snakemake.exceptions import WorkflowError
+
+from workflow_src.analysis import run_files
 from workflow_src.spec import cost
 from workflow_src.data import download
 from workflow_src.data import encoders
@@ -100,6 +103,17 @@ MULTITASK_CELLS = [cell for cell in ALL_CELLS if len(CELLS[cell].tasks) > 1]
 def run_metrics(cells):
     """metrics.json of every seed of `cells` at the preset in force."""
     return expand(f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json", cell=cells, seed=SEEDS)
+
+
+# The finished runs the workflow will read, checked before anything runs (analysis/run_files.py):
+# a truncated metrics.json or an impossible value (an accuracy of 1.7) is named with its remedy
+# here, instead of being taken as done; no run is deleted or retrained without the user.
+RUN_FILE_PROBLEMS = run_files.problems(run_metrics(ALL_CELLS))
+if RUN_FILE_PROBLEMS:
+    raise WorkflowError(
+        f"{len(RUN_FILE_PROBLEMS)} finished run(s) cannot be used:\n  "
+        + "\n  ".join(RUN_FILE_PROBLEMS)
+    )
 
 
 def run_predictions(cells):

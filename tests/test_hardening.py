@@ -130,6 +130,26 @@ def test_the_real_rules_quote_a_hostile_runs_from(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_truncated_run_is_named_with_its_remedy_and_the_remedy_retrains_it_alone(
+    finished_before,
+):
+    """Issue 26: a truncated metrics.json was taken as done (the dry run had nothing to do).
+    It now stops the DAG naming the file and the remedy; following it plans that run alone."""
+    metrics = finished_before / TARGET
+    metrics.write_text(metrics.read_text()[:100])
+    result = run_snakemake("-n", TARGET, *TINY, cwd=finished_before)
+    console = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{TARGET}: unreadable (" in console
+    assert f"Delete the run's folder {Path(TARGET).parent}/ and run snakemake again" in console
+    shutil.rmtree(metrics.parent)  # the remedy
+    result = run_snakemake("-n", TARGET, *TINY, cwd=finished_before)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1], re.M))
+    assert jobs == {"train_cell": "1", "total": "1"}
+
+
+@pytest.mark.slow
 def test_a_failed_forced_redownload_keeps_the_verified_files(finished_before, tmp_path):
     """A forced re-download from a mirror with a corrupted file fails, says why on the console
     and what it kept, and leaves every verified file as it was, with no stray file."""
