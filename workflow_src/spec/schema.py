@@ -2,16 +2,20 @@
 
 Snakemake's own `validate` fills in the schema's defaults and raises a WorkflowError whose text
 holds the jsonschema error, and that error prints the whole offending sub-schema (over a
-thousand lines for a misspelled top-level key) before the useful line. `validate_config` runs
+thousand lines for a misspelled top-level key) before the useful line. `validate_config` does
 the same validation and raises ConfigError with only what to fix: the key's dotted path, what is
-wrong with its value, and what the schema allows.
+wrong with its value, and the known keys where a key is unknown.
 
 No torch here: the Snakefile imports this before anything else.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
+
+import yaml
 
 MAX_VALUE_CHARS = 200  # a value echoed in an error (a whole preset, say) is cut to this
 
@@ -42,23 +46,41 @@ def describe(error) -> str:
     return f"config key '{key_path(error)}': {shorten(error.message)}"
 
 
+@functools.cache
+def validator(schema: str):
+    """A Draft 2020-12 validator of the schema file that also fills in defaults, built once.
+
+    As Snakemake's `validate` does (a missing key gets its `default`), with two differences: a
+    default is copied, never shared between configs, and a value that is not an object gets
+    no defaults (it gets the type error instead of an AttributeError).
+    """
+    import jsonschema
+
+    document = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    base = jsonschema.validators.validator_for(document)
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, property_schema in properties.items():
+                if "default" in property_schema:
+                    instance.setdefault(name, copy.deepcopy(property_schema["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(document)
+
+
 def validate_config(config: dict, schema: str | Path) -> dict:
-    """Validate `config` in place, filling in defaults, as snakemake.utils.validate does.
+    """Validate `config` in place, filling in defaults.
 
     Raises ConfigError naming the key and the problem; the remedy line points at the schema.
     """
     import jsonschema
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
 
-    try:
-        validate(config, str(schema))
-    except WorkflowError as exc:
-        cause = exc.__cause__ or exc.__context__  # Snakemake raises it inside `except`
-        if not isinstance(cause, jsonschema.ValidationError):
-            raise
-        error = jsonschema.exceptions.best_match([cause])
+    errors = list(validator(str(schema)).iter_errors(config))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
         raise ConfigError(
             f"{describe(error)}. Every key, its default and its bounds are documented in {schema}."
-        ) from None
+        )
     return config
