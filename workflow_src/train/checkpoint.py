@@ -14,7 +14,8 @@ refused, naming the file, and training resumes from the previous one.
 With keep_best, `<run dir>/best.safetensors` holds the whole model's weights (frozen ones too,
 so predictions can be regenerated without the pretrained download) of the best epoch so far,
 with the epoch and the run's settings as metadata, and `best.safetensors.sha256` its digest
-(load_best checks it); it outlives the checkpoints.
+(load_best checks it; weights from before digests load with a warning); it outlives the
+checkpoints.
 """
 
 from __future__ import annotations
@@ -175,18 +176,22 @@ def best_digest_path(run_dir: Path) -> Path:
 def load_best(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """The tensors of `best.safetensors`, after checking them against their digest.
 
-    Raises CheckpointError naming the file when the weights were changed since they were
-    written (or their digest is missing), FileNotFoundError when there are none.
+    Raises CheckpointError naming the file when the weights changed since they were written,
+    FileNotFoundError when there are none. Weights written before digests were kept (no
+    `.sha256` beside them) load with a warning that they cannot be verified: they belong to
+    finished runs, which an update of the package must not make useless.
     """
     path = Path(run_dir) / BEST_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no best-epoch weights (keep_best was off?)")
     digest_file = best_digest_path(run_dir)
-    recorded = digest_file.read_text().split()[0] if digest_file.is_file() else None
-    if recorded != sha256(path):
+    if not digest_file.is_file():
+        log.warning("%s has no digest (%s): written before digests were kept, not verified",
+                    path, digest_file.name)  # fmt: skip
+    elif digest_file.read_text().split()[:1] != [sha256(path)]:
         raise CheckpointError(
-            f"{path} does not match its sha256 in {digest_file} (changed, corrupted, or "
-            "written without one): retrain the run to regenerate it"
+            f"{path} does not match its sha256 in {digest_file}: changed or corrupted since "
+            "it was written; retrain the run to regenerate it"
         )
     return load_file(path, device=str(device))
 
