@@ -138,7 +138,7 @@ def fetch_into(
                 continue
             raise DataError(f"{name}: not in the data mirror {mirror}")
         data, source = read_source(name, base_url, commit, mirror)
-        write_bytes_atomic(folder / name, verified_bytes(data, name, blob, source))
+        write_staged(folder / name, verified_bytes(data, name, blob, source))
         provenance["files"][name] = {"git_blob_sha1": blob, "bytes": len(data), "from": source}
         log.info("verified %s (%d bytes, blob %s)", name, len(data), blob[:12])
 
@@ -147,6 +147,15 @@ def fetch_into(
         provenance.update(quora_train_standin=True, note=note)
         log.warning(note)
     return provenance
+
+
+def write_staged(path: Path, data: bytes) -> None:
+    """A file in the private staging folder, on disk before publish() renames it into place."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o644)
 
 
 def publish(staged: Path, final: Path) -> None:
