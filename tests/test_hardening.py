@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SHARED_DATA, copy_workflow, run_snakemake
+from tests.conftest import REPO_ROOT, SHARED_DATA, copy_workflow, run_snakemake, scratch_tree
 from workflow_src.data import download
 
 BEFORE = "d1a6a7c"  # the layout commit (issue 22): the workflow files before issue 26
@@ -171,3 +171,13 @@ def test_a_failed_forced_redownload_keeps_the_verified_files(finished_before, tm
     assert "the files verified before are kept" in console
     assert {path.name: path.read_bytes() for path in data.iterdir()} == before
     assert not list(data.parent.glob(".cs224n.fetch-*"))
+
+
+def test_snakemake_runs_in_a_scratch_copy_unless_a_test_names_a_folder():
+    """Issue 26: after `snakemake --cores 2` had finished in the work tree, a test dry-running
+    there found nothing left to train. Tests now run Snakemake in a copy of the tracked files,
+    which holds none of a user's results, data, models or logs."""
+    tree = scratch_tree()
+    assert tree != REPO_ROOT and (tree / "Snakefile").is_file()
+    for made_by_a_run in ("results/runs", "data", "models", "logs"):
+        assert not (tree / made_by_a_run).exists(), made_by_a_run
