@@ -92,6 +92,34 @@ def test_moving_the_data_mirror_reruns_nothing(finished_before, tmp_path):
         assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
+# Placeholders a shell directive may take unquoted, each already safe as it is built: quoted
+# word by word in Python (shlex.quote), integers only, or a constant flag.
+UNQUOTED = {
+    "params.tokens": "TASK=FILE words, each shlex.quote'd by cell_tokens_args",
+    "params.overlays": "--configfile words, each shlex.quote'd",
+    "params.seeds": "the preset's seeds: integers (schema), joined by spaces",
+    "params.pipeline_check": "the constant flag --pipeline-check, or nothing",
+}
+
+
+def shell_placeholders() -> dict[str, set[str]]:
+    """{rule file: placeholders of its shell directives written without :q}."""
+    found = {}
+    for path in sorted((REPO_ROOT / "rules").glob("*.smk")):
+        shells = re.findall(r"^\s+shell:\n((?:\s+[\"'].*\n)+)", path.read_text(), re.M)
+        names = {m for text in shells for m in re.findall(r"\{([\w.]+)\}", text)}
+        found[path.name] = names
+    return found
+
+
+def test_every_value_a_shell_directive_receives_is_quoted():
+    """Issue 26: `{input}` was unquoted in aggregate, report and reference rules."""
+    found = shell_placeholders()
+    assert {"aggregate.smk", "report.smk", "reference.smk", "train.smk"} <= set(found)
+    unquoted = {name for names in found.values() for name in names}
+    assert unquoted <= set(UNQUOTED), unquoted - set(UNQUOTED)
+
+
 def test_hostile_runs_from_is_refused_by_the_schema_and_nothing_runs(tmp_path):
     tree = copy_workflow(tmp_path / "tree")
     hostile = tmp_path / HOSTILE
