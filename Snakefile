@@ -23,15 +23,26 @@
 #                      plots rendered from them              a reproduction shipped in the package
 
 
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, workflow.basedir)
+
+from workflow_src.spec.schema import ConfigError, validate_config
 
 
 configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
+# The schema's defaults filled in; a bad key stops here with one line naming it (not the whole
+# schema, as snakemake.utils.validate's error prints it).
+try:
+    validate_config(config, "schemas/config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 
 report: "report/workflow.rst"

@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
+from workflow_src.analysis import run_files
 from workflow_src.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,10 @@ def load_run(path: str | Path) -> dict:
         _require(epoch, "epoch", int, path, f"epochs[{index}].")
         _check_scores(_require(epoch, "dev", dict, path, f"epochs[{index}]."), path, "dev")
     _require(record, "compute", dict, path, "")
+    try:  # an accuracy of 1.7 is refused, naming the file and the remedy
+        run_files.check_ranges(record, path)
+    except run_files.RunFileError as error:
+        raise MetricsError(str(error)) from None
     return record
 
 
@@ -339,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs, epochs = load_runs(args.runs)
     except MetricsError as error:
-        log.error("%s", error)
+        log.error("%s", run_files.with_remedy(str(error)))
         return 1
     summary = summarize(runs)
     write_csv_atomic(runs, args.metrics_csv)
