@@ -168,3 +168,17 @@ def test_an_accuracy_table_that_agrees_everywhere_keeps_an_interval_of_about_two
     low, high = est.interval()
     assert est.diff == 0 and high == pytest.approx(-low)
     assert 100 / 400 < high < 2 * 100 / 400
+
+
+def test_docs_statistics_states_the_counts_the_code_has():
+    """docs/statistics.md's numbers that the package fixes: the comparisons in claims.yaml,
+    the coverage test's cases and draws, the seeds_needed cap."""
+    from tests.conftest import REPO_ROOT
+    from workflow_src.analysis.claims import load_claims
+
+    text = (REPO_ROOT / "docs" / "statistics.md").read_text()
+    comparisons = sum(len(c.comparisons) for c in load_claims(REPO_ROOT / "report/claims.yaml"))
+    assert f"claims.csv holds {comparisons} comparisons" in text
+    assert f"({len(SCENARIOS)} cases:" in text.replace("six", str(len(SCENARIOS)))
+    assert "500 seeded draws each" in text
+    assert f'"> {statistics.MAX_SEEDS}" beyond {statistics.MAX_SEEDS} seeds' in text
