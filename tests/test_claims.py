@@ -329,3 +329,24 @@ def test_the_command_explains_itself():
 
     text = command.parser().format_help()
     assert "--runs" in text and "--out-dir" in text and "claims.csv" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("claims: [", "not valid YAML"),
+        ("just text", "should hold `claims:`"),
+        ("claims:\n  - {id: a, compare: []}", "claim 'a': every claim needs an `id` and a `text`"),
+        ("claims:\n  - {id: a, text: t, compare: [{op: more, left: x, right: y}]}", "op must be"),
+        ("claims:\n  - {id: a, text: t, compare: [{op: greater, left: sst-base}]}", "lacks right"),
+        ("claims:\n  - {id: a, text: t, compare: [{op: less, left: 'x:imdb', right: c}]}", "task"),
+    ],
+)
+def test_a_claims_file_that_breaks_the_format_is_an_error_naming_file_and_claim(
+    tmp_path, text, message
+):
+    path = tmp_path / "claims.yaml"
+    path.write_text(text)
+    with pytest.raises(claims.ClaimsError, match=str(path)) as error:
+        claims.load_claims(path)
+    assert message in str(error.value)

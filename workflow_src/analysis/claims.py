@@ -179,33 +179,62 @@ def parse_side(text: str, task: str) -> tuple[Term, ...]:
     return tuple(terms)
 
 
+def _document(path: str | Path) -> list:
+    """The `claims` list of a claims.yaml; a file that is not one is a ClaimsError naming it."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise ClaimsError(f"{path}: cannot read ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise ClaimsError(f"{path}: not valid YAML ({error})") from error
+    entries = document.get("claims") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ClaimsError(f"{path}: should hold `claims:`, a list of mappings")
+    return entries
+
+
+def _comparisons(spec: dict, where: str, known_cells) -> list[Comparison]:
+    if not isinstance(spec, dict) or spec.get("op") not in OPS:
+        op = spec.get("op") if isinstance(spec, dict) else spec
+        raise ClaimsError(f"{where}: op must be one of {sorted(OPS)}, got {op!r}")
+    missing = [key for key in ("left", "right") if not isinstance(spec.get(key), str)]
+    if missing:
+        raise ClaimsError(f"{where}: a comparison lacks {' and '.join(missing)}: {spec}")
+    comparisons = []
+    for task in spec.get("tasks", TASKS):
+        comparison = Comparison(
+            task,
+            parse_side(spec["left"], task),
+            spec["op"],
+            parse_side(spec["right"], task),
+            float(spec.get("margin", 0.0)),
+        )
+        unknown = [
+            t.cell
+            for t in comparison.terms()
+            if known_cells is not None and t.cell not in known_cells
+        ]
+        if unknown:
+            raise ClaimsError(f"{where}: unknown cells {unknown}")
+        comparisons.append(comparison)
+    return comparisons
+
+
 def load_claims(path: str | Path, known_cells=None) -> list[Claim]:
     """Read claims.yaml; with `known_cells`, every cell named must be one of them."""
-    document = yaml.safe_load(Path(path).read_text())
     claims = []
-    for entry in document.get("claims", []):
+    for entry in _document(path):
         where = f"{path}: claim {entry.get('id', '?')!r}"
-        comparisons = []
-        for spec in entry.get("compare", []):
-            op = spec.get("op")
-            if op not in OPS:
-                raise ClaimsError(f"{where}: op must be one of {sorted(OPS)}, got {op!r}")
-            for task in spec.get("tasks", TASKS):
-                comparison = Comparison(
-                    task,
-                    parse_side(spec["left"], task),
-                    op,
-                    parse_side(spec["right"], task),
-                    float(spec.get("margin", 0.0)),
-                )
-                unknown = [
-                    t.cell
-                    for t in comparison.terms()
-                    if known_cells is not None and t.cell not in known_cells
-                ]
-                if unknown:
-                    raise ClaimsError(f"{where}: unknown cells {unknown}")
-                comparisons.append(comparison)
+        if "id" not in entry or "text" not in entry:
+            raise ClaimsError(f"{where}: every claim needs an `id` and a `text`")
+        try:
+            comparisons = [
+                c for s in entry.get("compare", []) for c in _comparisons(s, where, known_cells)
+            ]
+        except ClaimsError as error:
+            raise ClaimsError(
+                str(error) if str(error).startswith(str(path)) else f"{where}: {error}"
+            ) from None
         if not comparisons:
             raise ClaimsError(f"{where}: no comparisons")
         at_least = int(entry.get("at_least", len(comparisons)))
