@@ -350,3 +350,23 @@ def test_a_claims_file_that_breaks_the_format_is_an_error_naming_file_and_claim(
     with pytest.raises(claims.ClaimsError, match=str(path)) as error:
         claims.load_claims(path)
     assert message in str(error.value)
+
+
+def test_a_best_epoch_that_is_not_the_last_is_checked_at_the_last_epoch():
+    """Runs whose best dev epoch came before their last: the comparison is decided again on the
+    last epoch's values (metrics.json's final), here 15 points lower, which undoes it."""
+    gold, a, b = accuracy_pair(differ=60)
+    seeds = (1, 2, 3)
+    best = np.stack([a, a, a])
+    out = {
+        ("sst-a", "sst"): Outcomes(
+            seeds, IDS, gold, best, ("bert",), np.full(3, 62.5), (2, 2, 2), (3, 3, 3)
+        ),
+        ("sst-b", "sst"): Outcomes(
+            seeds, IDS, gold, np.stack([b, b, b]), ("bert",), np.full(3, 62.5), (3, 3, 3), (3, 3, 3)
+        ),
+    }
+    result = statistics_of(comparison("sst", "sst-a", "sst-b"), out)
+    assert result.verdict == claims.REPRODUCED
+    assert result.selection.startswith("best dev epoch; at the last epoch: inconclusive (differs)")
+    assert "+0.00 [" in result.selection
