@@ -370,3 +370,22 @@ def test_a_best_epoch_that_is_not_the_last_is_checked_at_the_last_epoch():
     assert result.verdict == claims.REPRODUCED
     assert result.selection.startswith("best dev epoch; at the last epoch: inconclusive (differs)")
     assert "+0.00 [" in result.selection
+
+
+def test_on_the_shipped_runs_cells_sharing_a_random_stream_pair_by_seed():
+    """reference/cpu: sts-adamw and sts-base draw the same stream (their per-seed values
+    correlate +1.00), so paired by seed the AdamW difference is known to about +-0.06 points
+    (unpaired it was +-3.1); an STS head or the BiLSTM changes the stream: unpaired."""
+    runs = REPO_ROOT / "reference" / "cpu" / "runs"
+    cells = ("sts-base", "sts-adamw", "sts-head-multiply", "sts-bilstm")
+    paths = [runs / cell / f"seed{seed}" / "metrics.json" for cell in cells for seed in (1, 2, 3)]
+    if not all(path.is_file() for path in paths):
+        pytest.skip("reference/cpu runs not shipped in this checkout")
+    out = load_outcomes(paths)
+    adamw = statistics_of(comparison("sts", "sts-adamw", "sts-base", "not_greater", 1.0), out)
+    assert adamw.pairing == "seed-paired" and adamw.verdict == claims.REPRODUCED
+    assert -0.1 < adamw.low < adamw.high < 0.1
+    head = statistics_of(comparison("sts", "sts-head-multiply", "sts-base"), out)
+    assert head.pairing == "unpaired (STS head multiply vs concat)"
+    bilstm = statistics_of(comparison("sts", "sts-base", "sts-bilstm"), out)
+    assert bilstm.pairing == "unpaired (model bert vs bilstm, batch size 8 vs 64)"
