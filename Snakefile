@@ -16,6 +16,7 @@
 #   results/runs/<preset>/<cell>/seed<seed>/metrics.json     one training run (+ predictions.csv)
 #   results/benchmarks/<preset>/<cell>/seed<seed>.tsv        Snakemake's benchmark of that run
 #   results/<preset>/metrics.csv, epochs.csv, summary.csv    all runs, and per-cell statistics
+#   results/<preset>/claims.csv, floors.csv                  the claims decided, the floors
 #   results/<preset>/table1.tex .. table9.tex, report.html, plots/   what people read
 #   results/table<N>.tex                                     copy of the preset in force's table
 #   logs/<rule>/<preset>/...                                 one log per job
@@ -65,6 +66,7 @@ include: "rules/data.smk"
 include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
+include: "rules/analysis.smk"
 include: "rules/report.smk"
 include: "rules/cost.smk"
 include: "rules/reference.smk"

@@ -78,7 +78,9 @@ rule render_report:
         epochs=rules.aggregate_metrics.output.epochs,
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
-        # the claims are checked on every run's dev predictions (beside its metrics.json)
+        # the claims and floors as rules/analysis.smk decided them
+        claims_csv=rules.decide_claims.output.claims,
+        floors_csv=rules.decide_claims.output.floors,
         predictions=run_predictions(ALL_CELLS),
     output:
         html=report(
@@ -94,18 +96,6 @@ rule render_report:
             category="Plots",
             labels={"plot": "{name}"},
         ),
-        claims=report(
-            f"{OUT}/claims.csv",
-            caption="../report/captions/claims.rst",
-            category="Data",
-            labels={"file": "claims.csv"},
-        ),
-        floors=report(
-            f"{OUT}/floors.csv",
-            caption="../report/captions/floors.rst",
-            category="Data",
-            labels={"file": "floors.csv"},
-        ),
     log:
         f"logs/render_report/{PRESET}.log",
     conda:
@@ -119,7 +109,7 @@ rule render_report:
         " --claims {input.claims:q} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
         " --stage {params.stage:q} --output {output.html:q} --plots-dir {output.plots:q}"
-        " --claims-csv {output.claims:q} --floors-csv {output.floors:q} {params.pipeline_check}"
+        " {params.pipeline_check}"
         " > {log:q} 2>&1"
 
 

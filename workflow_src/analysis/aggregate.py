@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import sys
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,7 +41,6 @@ from workflow_src.atomic import write_text_atomic
 log = logging.getLogger(__name__)
 
 STAGES = ("final", "best")
-N_BOOTSTRAP = 2000  # the claims' paired bootstraps (workflow_src.analysis.claims)
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = [
     "stage",
@@ -235,12 +233,6 @@ def load_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     epoch_frame = pd.DataFrame(epochs, columns=EPOCH_COLUMNS)
     epoch_frame = epoch_frame.sort_values(["cell", "seed", "task", "metric", "epoch"])
     return run_frame.reset_index(drop=True), epoch_frame.reset_index(drop=True)
-
-
-def key_seed(base_seed: int, *key: str) -> int:
-    """A generator seed fixed by the key alone (crc32 is stable across runs, unlike hash());
-    the claims' bootstraps draw from it."""
-    return (base_seed + zlib.crc32("/".join(key).encode())) % (2**32)
 
 
 def dev_variance(metric: str, value: float, n_examples: float | None) -> float | None:
