@@ -35,9 +35,9 @@ rule compare_cells:
     params:
         stage=STAGE,
     shell:
-        "python -m workflow_src.analysis.compare --metrics-csv {input.metrics}"
-        " --shipped-metrics-csv {input.shipped:q} --stage {params.stage}"
-        " --output {output.cells} --machines-csv {output.machines} > {log} 2>&1"
+        "python -m workflow_src.analysis.compare --metrics-csv {input.metrics:q}"
+        " --shipped-metrics-csv {input.shipped:q} --stage {params.stage:q}"
+        " --output {output.cells:q} --machines-csv {output.machines:q} > {log:q} 2>&1"
 
 
 rule render_compare:
@@ -57,11 +57,11 @@ rule render_compare:
         preset=PRESET,
         shipped_name=COMPARE_TO,
     shell:
-        "python -m workflow_src.render.compare --compare-csv {input.compare}"
-        " --claims-csv {input.claims_csv} --shipped-claims-csv {input.shipped_claims:q}"
-        " --machines-csv {input.machines}"
-        " --claims {input.claims} --preset {params.preset:q}"
-        " --shipped-name {params.shipped_name:q} --output {output} > {log} 2>&1"
+        "python -m workflow_src.render.compare --compare-csv {input.compare:q}"
+        " --claims-csv {input.claims_csv:q} --shipped-claims-csv {input.shipped_claims:q}"
+        " --machines-csv {input.machines:q}"
+        " --claims {input.claims:q} --preset {params.preset:q}"
+        " --shipped-name {params.shipped_name:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule compare:

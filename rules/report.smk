@@ -30,7 +30,6 @@ CAVEAT_PARAMS = dict(
 localrules:
     render_table,
     copy_table,
-    decide_claims,
     render_report,
     report,
 
@@ -69,10 +68,10 @@ rule render_table:
     params:
         **CAVEAT_PARAMS,
     shell:
-        "python -m workflow_src.render.tables --table {wildcards.n} --output {output}"
-        " --grid-json {params.grid:q} --paper {input.paper} --preset {params.preset:q}"
-        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
-        " --stage {params.stage} --runs {input.runs} > {log} 2>&1"
+        "python -m workflow_src.render.tables --table {wildcards.n:q} --output {output:q}"
+        " --grid-json {params.grid:q} --paper {input.paper:q} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
+        " --stage {params.stage:q} --runs {input.runs:q} > {log:q} 2>&1"
 
 
 # results/table<N>.tex: the preset in force's table under the name the README promises. Its
@@ -87,38 +86,7 @@ rule copy_table:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m workflow_src.atomic copy {input} {output} > {log} 2>&1"
-
-
-# The claims and the floors, decided on the runs' dev predictions (analysis, not rendering).
-# Transitional home: the analysis rule of issue 22 (rules for analysis/) replaces this one.
-rule decide_claims:
-    input:
-        metrics=rules.aggregate_metrics.output.metrics,
-        claims="report/claims.yaml",
-        # the claims are checked on every run's dev predictions (beside its metrics.json)
-        predictions=run_predictions(ALL_CELLS),
-    output:
-        claims=report(
-            f"{OUT}/claims.csv",
-            caption="../report/captions/claims.rst",
-            category="Data",
-            labels={"file": "claims.csv"},
-        ),
-        floors=report(
-            f"{OUT}/floors.csv",
-            caption="../report/captions/floors.rst",
-            category="Data",
-            labels={"file": "floors.csv"},
-        ),
-    log:
-        f"logs/decide_claims/{PRESET}.log",
-    conda:
-        "../envs/report.yaml"
-    shell:
-        "python -m workflow_src.analysis.decide --metrics-csv {input.metrics}"
-        " --claims {input.claims} --claims-csv {output.claims} --floors-csv {output.floors}"
-        " > {log} 2>&1"
+        "python -m workflow_src.atomic copy {input:q} {output:q} > {log:q} 2>&1"
 
 
 rule render_report:
@@ -126,8 +94,9 @@ rule render_report:
         metrics=rules.aggregate_metrics.output.metrics,
         summary=rules.aggregate_metrics.output.summary,
         epochs=rules.aggregate_metrics.output.epochs,
-        claims_csv=f"{OUT}/claims.csv",
-        floors_csv=f"{OUT}/floors.csv",
+        # the claims and floors as rules/analysis.smk decided them
+        claims_csv=rules.decide_claims.output.claims,
+        floors_csv=rules.decide_claims.output.floors,
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
         # other shipped scales' claims (a second marker per row of the forest plot), and the
@@ -157,20 +126,17 @@ rule render_report:
         **CAVEAT_PARAMS,
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
         forest=lambda wildcards, output: os.path.splitext(output.forest[0])[0],
-        also=" ".join(
-            f"--also-claims {shlex.quote(f'{name}={path}')}"
-            for name, path in OTHER_SCALES.items()
-        ),
-        shipped=" ".join(f"--shipped-summary {shlex.quote(p)}" for p in SHIPPED_SUMMARY),
+        also=[f"{name}={path}" for name, path in OTHER_SCALES.items()],
     shell:
-        "python -m workflow_src.render.report --metrics-csv {input.metrics}"
-        " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
-        " --claims-csv {input.claims_csv} --floors-csv {input.floors_csv}"
-        " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
-        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
-        " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
-        " --forest {params.forest:q} {params.also} {params.shipped} {params.pipeline_check}"
-        " > {log} 2>&1"
+        "python -m workflow_src.render.report --metrics-csv {input.metrics:q}"
+        " --summary-csv {input.summary:q} --epochs-csv {input.epochs:q} --paper {input.paper:q}"
+        " --claims-csv {input.claims_csv:q} --floors-csv {input.floors_csv:q}"
+        " --claims {input.claims:q} --grid-json {params.grid:q} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
+        " --stage {params.stage:q} --output {output.html:q} --plots-dir {output.plots:q}"
+        " --forest {params.forest:q} --also-claims {params.also:q}"
+        " --shipped-summary {input.shipped:q} {params.pipeline_check}"
+        " > {log:q} 2>&1"
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's

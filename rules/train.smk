@@ -37,8 +37,8 @@ rule train_cell:
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
-        " --seed {wildcards.seed} --run-dir {params.run_dir} --tokens {params.tokens}"
-        " --tensorboard {resources.tensorboard} > {log} 2>&1"
+        " --seed {wildcards.seed:q} --run-dir {params.run_dir:q} --tokens {params.tokens}"
+        " --tensorboard {resources.tensorboard:q} > {log:q} 2>&1"
 
 
 use rule train_cell as train_cell_cpu with:
@@ -75,8 +75,8 @@ rule write_submission:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
         test_dir=lambda wildcards, input: os.path.dirname(input.test),
     shell:
-        "HF_HUB_OFFLINE=1 python -m workflow_src.train.submit --run-dir {params.run_dir}"
-        " --test-dir {params.test_dir} --out-dir {output} > {log} 2>&1"
+        "HF_HUB_OFFLINE=1 python -m workflow_src.train.submit --run-dir {params.run_dir:q}"
+        " --test-dir {params.test_dir:q} --out-dir {output:q} > {log:q} 2>&1"
 
 
 localrules:

@@ -16,7 +16,8 @@ import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
-from workflow_src.analysis import aggregate, claims, decide, floors
+from workflow_src.analysis import __main__ as analysis
+from workflow_src.analysis import aggregate, claims, floors
 from workflow_src.render import report
 from workflow_src.spec.grid import build_cells, build_tables
 
@@ -58,8 +59,8 @@ def built(tmp_path_factory) -> Path:
     document["claims"][0]["text"] = SCRIPT_TEXT
     claims_file.write_text(yaml.safe_dump(document))
     # the analysis decides (claims.csv, floors.csv); the report only reads what it wrote
-    assert decide.main(
-        ["--metrics-csv", str(results / "metrics.csv"), "--claims", str(claims_file),
+    assert analysis.main(
+        ["--runs", *map(str, runs), "--claims", str(claims_file),
          "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv")]
     ) == 0  # fmt: skip
     assert report.main(

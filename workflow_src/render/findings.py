@@ -39,9 +39,9 @@ from pathlib import Path
 import pandas as pd
 
 from workflow_src.analysis import floors
-from workflow_src.analysis.claims import CSV_COLUMNS, MIN_SEEDS, load_claims
+from workflow_src.analysis.claims import MIN_SEEDS, load_claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.render.verdicts import flag
+from workflow_src.render.verdicts import FLOOR_COLUMNS, REQUIRED, flag
 
 BLOCK = re.compile(
     r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",
@@ -77,7 +77,7 @@ def read_csv(path: str | Path, kind: str, columns: list[str]) -> pd.DataFrame:
 
 
 def read_claims_csv(path: str | Path) -> pd.DataFrame:
-    return read_csv(path, "claims.csv", CSV_COLUMNS)
+    return read_csv(path, "claims.csv", REQUIRED)
 
 
 def comparison_label(comparison: str) -> str:
@@ -254,7 +254,7 @@ def render_file(path: str | Path, claims_yaml: str | Path) -> str:
     if Path(path).name == "metrics.csv":
         return render_standin(path)
     if Path(path).name == "floors.csv":
-        return render_floors(read_csv(path, "floors.csv", floors.COLUMNS))
+        return render_floors(read_csv(path, "floors.csv", FLOOR_COLUMNS))
     return render(read_claims_csv(path), claims_yaml)
 
 

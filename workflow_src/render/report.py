@@ -247,7 +247,7 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
     context = tables.context_from_args(args)
     floor_rows = pd.read_csv(args.floors_csv)
     shipped = (
-        tables.lookup(aggregate.read_summary(args.shipped_summary), context.stage)
+        tables.lookup(aggregate.read_summary(args.shipped_summary[0]), context.stage)
         if args.shipped_summary
         else {}
     )
@@ -320,13 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forest", help="write the forest plot as FOREST.png and FOREST.pdf")
     parser.add_argument(
         "--also-claims",
-        action="append",
+        nargs="*",
         default=[],
         metavar="NAME=CSV",
-        help="another shipped scale's claims.csv, drawn as a second marker per row",
+        help="other shipped scales' claims.csv, drawn as a second marker per row",
     )
     parser.add_argument(
-        "--shipped-summary", help="summary.csv of the shipped same-preset reproduction"
+        "--shipped-summary",
+        nargs="*",
+        default=[],
+        help="summary.csv of the shipped same-preset reproduction (none: no such flags)",
     )
     parser.add_argument("--curves-csv", help="within-epoch dev curves, when the runs have them")
     parser.add_argument(

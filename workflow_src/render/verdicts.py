@@ -19,7 +19,6 @@ import pandas as pd
 
 from workflow_src.analysis.claims import (
     CONTRADICTED,
-    CSV_COLUMNS,
     INCONCLUSIVE,
     MIN_SEEDS,
     REPRODUCED,
@@ -28,6 +27,37 @@ from workflow_src.analysis.claims import (
 )
 
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+# the columns every claims.csv has (analysis.claims.CSV_COLUMNS adds df, seeds_needed,
+# robust_verdict, fragile, claim_fragile, pairing and selection, shown where present)
+REQUIRED = [
+    "claim",
+    "comparison",
+    "task",
+    "left",
+    "right",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "test",
+    "seeds",
+    "verdict",
+    "indicative",
+    "claim_verdict",
+]
+FLOOR_COLUMNS = [
+    "cell",
+    "task",
+    "floor",
+    "value",
+    "floor_value",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "seeds",
+    "verdict",
+    "expected_to_fail",
+]  # of analysis.floors.COLUMNS, which adds df and fragile
 VERDICT_WORDS = {
     REPRODUCED: "were reproduced",
     CONTRADICTED: "were contradicted",
@@ -99,7 +129,7 @@ class ClaimView:
 def read_claims_csv(path: str | Path) -> pd.DataFrame:
     """claims.csv, refused (naming the file and the columns) when it is another file."""
     frame = pd.read_csv(path, keep_default_na=True, dtype={"seeds_needed": str})
-    missing = [column for column in CSV_COLUMNS if column not in frame.columns]
+    missing = [column for column in REQUIRED if column not in frame.columns]
     if missing:
         raise VerdictsError(f"{path}: not a claims.csv (missing columns {missing})")
     return frame

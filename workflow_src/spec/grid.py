@@ -112,10 +112,15 @@ def multitask_cell(grid: dict, schedule: str) -> str:
     return f"{MULTITASK}-{CELL_PREFIX['task_schedule']}{slug(schedule)}"
 
 
+def base_cell(task: str) -> str:
+    """The cell of `task` at the base configuration (shared by Tables 3-6 and 8)."""
+    return f"{task}-base"
+
+
 def variant_cell(task: str, key: str, value, base: dict) -> str:
     """Cell id for `task` with one setting changed; the base value maps to the shared base cell."""
     if value == base[key]:
-        return f"{task}-base"
+        return base_cell(task)
     return f"{task}-{CELL_PREFIX[key]}{slug(value)}"
 
 
@@ -189,6 +194,10 @@ def build_cells(grid: dict) -> dict[str, Cell]:
     return cells
 
 
+# cells exempt from the preset's train_limit: they train on every train row the preset has
+UNCAPPED = frozenset({"quora-all-data"})
+
+
 def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
     """Cells the paper has no table for but its claims need (not in Tables 2-9):
 
@@ -196,7 +205,9 @@ def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
                         cosine annealing brought no gain, yet every paper cell uses it.
     quora-all-data      single-task Quora on all of Quora train: multi-task training uses all
                         of it, single-task runs a sample of SST's size, so "multi-task lowers
-                        Quora" confounds the task mix with the data size.
+                        Quora" confounds the task mix with the data size. The one cell exempt
+                        from the preset's train_limit (UNCAPPED), at every preset: under a cap
+                        it would train on the same rows as quora-base (issue 23).
     """
     cells = [(f"{task}-constant-lr", (task,), {"schedule": "constant"}) for task in grid["tasks"]]
     if "quora" in grid["tasks"]:
@@ -381,6 +392,8 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         "keep_best",
     ):
         settings[key] = preset[key]
+    if cell_id in UNCAPPED:
+        settings["train_limit"] = None  # every train row the preset's data has
     if len(cell.tasks) > 1:
         settings["keep_best"] = True  # the CS224N submission files come from these weights
     if settings.get("model", "bert") == "bert":
