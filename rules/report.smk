@@ -30,6 +30,7 @@ CAVEAT_PARAMS = dict(
 localrules:
     render_table,
     copy_table,
+    collect_curves,
     render_report,
     report,
 
@@ -89,11 +90,27 @@ rule copy_table:
         "python -m workflow_src.atomic copy {input:q} {output:q} > {log:q} 2>&1"
 
 
+# Within-epoch learning curves (metrics.json's `curve`, where runs record one) as one CSV.
+rule collect_curves:
+    input:
+        run_metrics(ALL_CELLS),
+    output:
+        f"{OUT}/curves.csv",
+    log:
+        f"logs/collect_curves/{PRESET}.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "python -m workflow_src.analysis.curves --runs {input:q} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
 rule render_report:
     input:
         metrics=rules.aggregate_metrics.output.metrics,
         summary=rules.aggregate_metrics.output.summary,
         epochs=rules.aggregate_metrics.output.epochs,
+        curves=rules.collect_curves.output[0],
         # the claims and floors as rules/analysis.smk decided them
         claims_csv=rules.decide_claims.output.claims,
         floors_csv=rules.decide_claims.output.floors,
@@ -130,7 +147,7 @@ rule render_report:
     shell:
         "python -m workflow_src.render.report --metrics-csv {input.metrics:q}"
         " --summary-csv {input.summary:q} --epochs-csv {input.epochs:q} --paper {input.paper:q}"
-        " --claims-csv {input.claims_csv:q} --floors-csv {input.floors_csv:q}"
+        " --curves-csv {input.curves:q} --claims-csv {input.claims_csv:q} --floors-csv {input.floors_csv:q}"
         " --claims {input.claims:q} --grid-json {params.grid:q} --preset {params.preset:q}"
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
         " --stage {params.stage:q} --output {output.html:q} --plots-dir {output.plots:q}"

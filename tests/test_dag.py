@@ -99,6 +99,7 @@ def test_after_a_paper_run_the_report_command_trains_nothing_and_keeps_the_paper
     assert planned.returncode == 0, planned.stderr[-3000:]
     assert set(job_counts(planned.stdout)) == {
         "aggregate_metrics",
+        "collect_curves",
         "decide_claims",
         "render_report",
         "report",

@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
 from tests.fake_runs import write_fake_runs
 from workflow_src.analysis import __main__ as analysis
-from workflow_src.analysis import aggregate, claims, floors
+from workflow_src.analysis import aggregate, claims, curves, floors
 from workflow_src.render import report
 from workflow_src.spec.grid import build_cells, build_tables
 
@@ -384,15 +384,27 @@ def test_a_curve_of_one_point_is_not_drawn():
     assert report.plots.curve_plot(table, longer).startswith(b"\x89PNG")
 
 
-def test_within_epoch_curves_are_drawn_against_the_update():
-    """metrics.json's "curve" (dev metrics every k updates on a fixed dev sample), one row per
-    point as curves.csv holds it: a one-epoch cell still gets a learning curve."""
+def test_within_epoch_curves_are_drawn_against_the_update(tmp_path):
+    """metrics.json's "curve" (dev metrics every k updates on a fixed dev sample) as curves.csv
+    holds it: a one-epoch cell still gets a learning curve; a run without one adds no rows."""
     table = build_tables(config()["grid"])[3]
     cell = next(row for row in table.rows if row.task == "sst").cells[0]
-    curves = pd.DataFrame(
-        [{"cell": cell, "seed": 1, "update": u, "epoch": 1, "task": "sst",
-          "accuracy": 0.2 + u / 1000, "macro_f1": 0.1 + u / 2000} for u in (50, 100, 150)]
-    )  # fmt: skip
-    points = report.plots.curve_points(curves)
-    assert set(points["metric"]) == {"accuracy", "macro_f1"} and len(points) == 6
+    (path,) = write_fake_runs(tmp_path, seeds=(1,), cells=[cell], epochs=1)
+    record = json.loads(path.read_text())
+    record["curve"] = {
+        "every_updates": 50,
+        "dev_rows": {"sst": 100},
+        "points": [{"update": u, "epoch": 1, "dev": {"sst": {"accuracy": 0.2 + u / 1000,
+                    "macro_f1": 0.1}}} for u in (50, 100, 150)],
+    }  # fmt: skip
+    path.write_text(json.dumps(record))
+    (plain,) = write_fake_runs(tmp_path / "plain", seeds=(2,), cells=[cell], epochs=1)
+    output = tmp_path / "curves.csv"
+    assert curves.main(["--runs", str(path), str(plain), "--output", str(output)]) == 0
+    points = pd.read_csv(output)
+    assert list(points.columns) == curves.COLUMNS
+    assert len(points) == 6 and set(points["seed"]) == {1} and set(points["dev_rows"]) == {100}
     assert report.plots.curve_plot(table, points, x="update").startswith(b"\x89PNG")
+    record["curve"]["points"][0]["dev"] = "oops"
+    path.write_text(json.dumps(record))
+    assert curves.main(["--runs", str(path), "--output", str(output)]) == 1

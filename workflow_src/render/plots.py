@@ -4,8 +4,9 @@ Bars: reproduced means with their 95% intervals (from summary.csv) per row and c
 paper's values as diamonds. Curves: the dev metric per epoch (epochs.csv), mean over seeds with
 the min-max band; a series of one point (a cell trained for one epoch) is no curve and is not
 drawn, and a table none of whose series has two points gets no curve plot. Within-epoch
-points (curves.csv: dev metrics every k updates on a fixed dev sample, when the runs record
-them) are drawn against the epoch as a fraction, so a one-epoch cell still shows a curve.
+points (curves.csv from workflow_src.analysis.curves: dev metrics every k updates on a fixed
+dev sample, where the runs record them) are drawn against the update, so a one-epoch cell still
+shows a learning curve.
 """
 
 from __future__ import annotations
@@ -118,14 +119,6 @@ def curve_plot(table: Table, points: pd.DataFrame, x: str = "epoch") -> bytes | 
         legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
     legend_above(figure, inches, list(legend.values()), list(legend))
     return png(figure)
-
-
-def curve_points(curves: pd.DataFrame) -> pd.DataFrame:
-    """curves.csv (cell, seed, update, epoch, task, one column per metric) in the long form
-    curve_plot draws (cell, seed, update, task, metric, value)."""
-    keys = [c for c in ("cell", "seed", "update", "epoch", "task") if c in curves.columns]
-    long = curves.melt(id_vars=keys, var_name="metric", value_name="value")
-    return long.dropna(subset=["value"])
 
 
 def data_uri(data: bytes) -> str:

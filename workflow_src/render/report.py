@@ -251,7 +251,7 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
         if args.shipped_summary
         else {}
     )
-    curves = plots.curve_points(pd.read_csv(args.curves_csv)) if args.curves_csv else None
+    curves = pd.read_csv(args.curves_csv) if args.curves_csv else None
     views, plot_files = table_views(
         grid,
         summary,
