@@ -229,7 +229,8 @@ def test_shipped_tables_render_again_byte_for_byte_and_follow_an_edited_run(tree
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert not re.search(r"^\s*(?:local)?rule train_cell", rendered.stdout, re.MULTILINE)
     shipped_tables = table_files(ref)
-    assert len(shipped_tables) == 14  # nine tables; metrics, epochs, summary, claims, floors CSVs
+    # nine tables; metrics, epochs, summary, claims, floors and curves CSVs
+    assert len(shipped_tables) == 15
     assert table_files(tree / "results" / PRESET) == shipped_tables
 
     run = ref / "runs" / "sst-base" / "seed1" / "metrics.json"
