@@ -10,7 +10,9 @@
 #
 # A table's inputs are only its own cells' metrics.json (table_cells in common.smk), so naming
 # one table builds no other table's runs. Numbers are best-epoch dev metrics (STAGE), as the
-# CS224N starter code keeps the best dev checkpoint.
+# CS224N starter code keeps the best dev checkpoint. The report reads claims.csv and floors.csv
+# (rules/analysis.smk) and curves.csv (collect_curves); it computes no interval or verdict. Its
+# first screen is a sentence per verdict class and the forest plot (claims.png, claims.pdf).
 
 from pathlib import Path
 
