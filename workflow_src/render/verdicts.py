@@ -11,6 +11,7 @@ inconclusive comparison: the seeds a decision would take, "never" or "> 20").
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from workflow_src.analysis.claims import (
     load_claims,
 )
 
+log = logging.getLogger(__name__)
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
 # the columns every claims.csv has (analysis.claims.CSV_COLUMNS adds df, seeds_needed,
 # robust_verdict, fragile, claim_fragile, pairing and selection, shown where present)
@@ -163,12 +165,28 @@ def comparison_view(row: dict, claim: Claim, where: str) -> ComparisonView:
     )
 
 
-def claim_views(frame: pd.DataFrame, claims: list[Claim], where: str = "claims.csv"):
-    """One ClaimView per claim of claims.yaml that the CSV holds, in claims.yaml's order."""
+def known_comparison(row: dict, claim: Claim, where: str, strict: bool):
+    try:
+        return comparison_view(row, claim, where)
+    except VerdictsError as error:
+        if strict:
+            raise
+        log.warning("%s", error)
+        return None
+
+
+def claim_views(
+    frame: pd.DataFrame, claims: list[Claim], where: str = "claims.csv", strict: bool = True
+):
+    """One ClaimView per claim of claims.yaml that the CSV holds, in claims.yaml's order. Not
+    `strict` (another scale's CSV, decided on an older claims.yaml), rows claims.yaml does not
+    know are left out with a warning instead of refused."""
     known = {claim.id: claim for claim in claims}
     unknown = sorted(set(frame["claim"]) - set(known))
-    if unknown:
+    if unknown and strict:
         raise VerdictsError(f"{where}: names claims that claims.yaml lacks: {unknown}")
+    if unknown:
+        log.warning("%s: left out claims that claims.yaml lacks: %s", where, unknown)
     views = []
     for claim in claims:
         rows = frame[frame["claim"] == claim.id].to_dict("records")
@@ -178,15 +196,19 @@ def claim_views(frame: pd.DataFrame, claims: list[Claim], where: str = "claims.c
             ClaimView(
                 claim,
                 str(rows[0]["claim_verdict"]),
-                [comparison_view(row, claim, where) for row in rows],
+                [
+                    view
+                    for row in rows
+                    if (view := known_comparison(row, claim, where, strict)) is not None
+                ],
                 fragile=flag(rows[0].get("claim_fragile")),
             )
         )
     return views
 
 
-def load(path: str | Path, claims_yaml: str | Path) -> list[ClaimView]:
-    return claim_views(read_claims_csv(path), load_claims(claims_yaml), str(path))
+def load(path: str | Path, claims_yaml: str | Path, strict: bool = True) -> list[ClaimView]:
+    return claim_views(read_claims_csv(path), load_claims(claims_yaml), str(path), strict)
 
 
 def counts(views: list[ClaimView]) -> dict[str, int]:
