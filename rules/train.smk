@@ -1,6 +1,6 @@
 # One training job per cell and seed: every BERT ablation cell, the BiLSTM baseline and the
-# multi-task runs go through the same command (workflow_src.train.loop). Resources come per cell
-# from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
+# multi-task runs go through the same command (python -m workflow_src.train). Resources come per
+# cell from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
 # preset gives no GPU while others get one run as train_cell_cpu, which a profile's GPU
 # settings for train_cell do not reach. The encoder comes from a local folder (fetch_encoder)
 # or the package, never the network: HF_HUB_OFFLINE=1.
