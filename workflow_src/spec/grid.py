@@ -248,102 +248,123 @@ STS_HEAD_LABELS = {
 }
 
 
-def build_tables(grid: dict) -> dict[int, Table]:
-    """Tables 2-9 of the paper, each cell of each table a cell id (Table 1 is the grid itself)."""
-    base = grid["base"]
+def per_task_table(
+    number: int, caption: str, columns, cell_of, rows_for: tuple[str, ...], bold: str = "row"
+) -> Table:
+    """One row per task of `rows_for`, one column per (label, key) of `columns`: cell_of(task, key)."""
+    labels = tuple(label for label, _ in columns)
+    rows = tuple(
+        Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
+        for task in rows_for
+    )
+    return Table(number, caption, labels, rows, bold=bold)
+
+
+def sweep(grid: dict, key: str, label) -> list[tuple[str, object]]:
+    """(column label, value) of every value the grid sweeps `key` over."""
+    return [(label(value), value) for value in grid[key]]
+
+
+def variant(grid: dict, key: str):
+    """cell_of for a sweep of `key`: the cell of `task` with `key` set to a value."""
+    return lambda task, value: variant_cell(task, key, value, grid["base"])
+
+
+def paper_tables(grid: dict) -> list[Table]:
+    """Tables 2-9 of the paper."""
     tasks = tuple(grid["tasks"])
-
-    def per_task(
-        number: int, caption: str, columns, cell_of, bold: str = "row", rows_for=tasks
-    ) -> Table:
-        """A table with one row per task and one column per entry of `columns`."""
-        labels = tuple(label for label, _ in columns)
-        rows = tuple(
-            Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
-            for task in rows_for
-        )
-        return Table(number, caption, labels, rows, bold=bold)
-
-    def sweep(key: str, label) -> list[tuple[str, object]]:
-        return [(label(value), value) for value in grid[key]]
-
-    def variant(key: str):
-        return lambda task, value: variant_cell(task, key, value, base)
-
-    tables = [
-        per_task(
+    sts_heads = tuple(
+        Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, grid["base"]),))
+        for head in grid["sts_head"]
+    )
+    return [
+        per_task_table(
             2,
             "Baseline for different Tasks",
             [("Performance", None)],
             lambda task, _: f"{task}-bilstm",
+            tasks,
             bold="none",
         ),
-        per_task(
+        per_task_table(
             3,
             "Performance of different tasks with dropout variation",
-            sweep("dropout", lambda v: f"Dropout={v:g}"),
-            variant("dropout"),
+            sweep(grid, "dropout", lambda v: f"Dropout={v:g}"),
+            variant(grid, "dropout"),
+            tasks,
         ),
-        per_task(
+        per_task_table(
             4,
             "Performance of different tasks with learning rate variation",
-            sweep("lr", lambda v: f"lr={slug(v)}"),
-            variant("lr"),
+            sweep(grid, "lr", lambda v: f"lr={slug(v)}"),
+            variant(grid, "lr"),
+            tasks,
         ),
-        per_task(
+        per_task_table(
             5,
             "Performance of different tasks with epoch variation",
-            sweep("epochs", lambda v: f"epoch={v}"),
-            variant("epochs"),
+            sweep(grid, "epochs", lambda v: f"epoch={v}"),
+            variant(grid, "epochs"),
+            tasks,
         ),
-        per_task(
+        per_task_table(
             6,
             "Performance of different tasks with Number of freezing layers variation",
-            sweep("finetune", FINETUNE_LABELS.get),
-            variant("finetune"),
+            sweep(grid, "finetune", FINETUNE_LABELS.get),
+            variant(grid, "finetune"),
+            tasks,
         ),
         Table(
             7,
             "Performance of sts with variation in use of two embeddings",
             ("Performance",),
-            tuple(
-                Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, base),))
-                for head in grid["sts_head"]
-            ),
+            sts_heads,
             row_header="Fine-tune method",
             bold="column",
         ),
-        per_task(
+        per_task_table(
             8,
             "Performance of different tasks with learning rate variation",
             [("AdamW", "adamw"), ("CosineAnnealing", "base")],
             lambda task, key: f"{task}-{key}",
+            tasks,
             bold="none",
         ),
-        per_task(
+        per_task_table(
             9,
             "Performance of tasks with simultaneous optimization",
             [("Additive Loss", "additive"), ("Additive loss with SMART", "smart")],
             lambda _, key: f"{MULTITASK}-{key}",
+            tasks,
         ),
     ]
+
+
+def extra_axis_tables(grid: dict) -> list[Table]:
+    """One table per EXTRA_AXES sweep the grid turns on (not in the paper)."""
+    tables = []
     for key, axis in EXTRA_AXES.items():
         if grid.get(key):
             cell_of = (
                 (lambda _, value: multitask_cell(grid, value))
                 if key == "task_schedule"
-                else variant(key)
+                else variant(grid, key)
             )
             tables.append(
-                per_task(
+                per_task_table(
                     axis.number,
                     axis.caption,
-                    sweep(key, lambda v, key=key: f"{key}={v}"),
+                    sweep(grid, key, lambda v, key=key: f"{key}={v}"),
                     cell_of,
-                    rows_for=extra_axis_tasks(key, grid),
+                    extra_axis_tasks(key, grid),
                 )
             )
-    return {table.number: table for table in tables}
+    return tables
+
+
+def build_tables(grid: dict) -> dict[int, Table]:
+    """Tables 2-9 and the extra axes' tables, each cell a cell id (Table 1 is the grid itself)."""
+    return {table.number: table for table in [*paper_tables(grid), *extra_axis_tables(grid)]}
 
 
 def job_resources(preset: dict, model: str) -> dict:
