@@ -31,6 +31,9 @@ rule train_cell:
         # config.yaml `tracking`, as a resource rather than a param: curves change no result,
         # so switching tracking on must not rerun finished runs (a changed param would).
         tensorboard=int(config.get("tracking", "none") == "tensorboard"),
+        # The preset's within-epoch learning curve, a resource for the same reason.
+        curve_points=PRESET_CONFIG["curve_points"],
+        curve_dev_rows=PRESET_CONFIG["curve_dev_rows"],
     params:
         settings=cell_settings_json,
         tokens=cell_tokens_args,
@@ -38,7 +41,8 @@ rule train_cell:
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
         " --seed {wildcards.seed} --run-dir {params.run_dir} --tokens {params.tokens}"
-        " --tensorboard {resources.tensorboard} > {log} 2>&1"
+        " --tensorboard {resources.tensorboard} --curve-points {resources.curve_points:q}"
+        " --curve-dev-rows {resources.curve_dev_rows:q} > {log} 2>&1"
 
 
 use rule train_cell as train_cell_cpu with:

@@ -50,12 +50,19 @@ def test_differences_names_what_moved():
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_tiny_cell_gives_the_numbers_it_gave_before(case, tmp_path, shared_data):
+    """With a within-epoch curve on (issue 25 item 4), which must change no number either:
+    the fixture was made before curves existed."""
     from workflow_src.spec.config import TrainConfig
+    from workflow_src.train.curve import CurveSettings
     from workflow_src.train.loop import run
 
     golden = json.loads(golden_path(case.name).read_text())
     settings = {**golden["settings"], "data_dir": str(shared_data)}
-    metrics = run(TrainConfig.from_dict(settings), golden["seed"], tmp_path / "run")
+    curve = CurveSettings(points=2, dev_rows=8)
+    metrics = run(TrainConfig.from_dict(settings), golden["seed"], tmp_path / "run", curve=curve)
+    points = metrics["curve"]["points"]
+    assert len(points) == 2 * settings["epochs"]
+    assert {task for point in points for task in point["dev"]} == set(settings["tasks"])
     moved = differences(golden["values"], values(metrics))
     assert moved == [], (
         f"{case.name} ({case.note}) no longer gives the numbers of {golden['made_at_commit']}:\n"

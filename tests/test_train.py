@@ -19,6 +19,7 @@ from workflow_src.data import prepare
 from workflow_src.spec.config import TrainConfig
 from workflow_src.train import build, checkpoint
 from workflow_src.train import loop as train
+from workflow_src.train.curve import CurveSettings
 from workflow_src.train.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -304,7 +305,8 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
     tmp_path, tiny_encoder, data_dir, monkeypatch
 ):
     cfg = tiny(tiny_encoder, data_dir, epochs=3, smart={"enabled": True})
-    whole = train.run(cfg, 3, tmp_path / "whole")
+    curve = CurveSettings(points=2, dev_rows=8)  # within-epoch points survive the kill too
+    whole = train.run(cfg, 3, tmp_path / "whole", curve=curve)
 
     real_save = checkpoint.save
 
@@ -316,14 +318,14 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
 
     monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, 3, tmp_path / "killed")
+        train.run(cfg, 3, tmp_path / "killed", curve=curve)
     assert not (tmp_path / "killed" / "metrics.json").exists()
     assert [e for e, _ in checkpoint.epoch_dirs(tmp_path / "killed")] == [2]
     monkeypatch.setattr(checkpoint, "save", real_save)
 
-    resumed = train.run(cfg, 3, tmp_path / "killed")
+    resumed = train.run(cfg, 3, tmp_path / "killed", curve=curve)
     assert resumed["compute"]["resumed_from_epoch"] == 2
-    assert resumed["final"] == whole["final"]
+    assert resumed["final"] == whole["final"] and resumed["curve"] == whole["curve"]
     assert [e["train_loss"] for e in resumed["epochs"]] == [
         e["train_loss"] for e in whole["epochs"]
     ]

@@ -33,6 +33,7 @@ from pathlib import Path
 from workflow_src.data.prepare import Prepared, plan_epoch, prepare_data
 from workflow_src.spec.config import TrainConfig
 from workflow_src.train.build import build_model, set_up_torch
+from workflow_src.train.curve import Curve, CurveSettings
 from workflow_src.train.evaluate import evaluate
 from workflow_src.train.record import epoch_record, metrics_record, write_outputs
 from workflow_src.train.state import Parts, Progress, resume, run_identity, save_checkpoint
@@ -44,12 +45,20 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- the run
 
 
-def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking="none", tokens=None) -> dict:
+def run(
+    cfg: TrainConfig,
+    seed: int,
+    run_dir: Path,
+    tracking="none",
+    tokens=None,
+    curve: CurveSettings | None = None,
+) -> dict:
     """Train, evaluate each epoch, checkpoint, and write metrics.json + predictions.csv.
 
-    `tracking` (tracking.py) only mirrors each epoch's record to TensorBoard: not a setting,
-    since it changes no result (a run resumes whether or not it is tracked). `tokens`: task ->
-    its tokens file (data/tokens.py), as the DAG passes them; without, the run tokenises itself.
+    `tracking` (tracking.py) only mirrors each epoch's record to TensorBoard and `curve`
+    (curve.py) adds dev points within epochs: neither is a setting, since neither changes a
+    result (a run resumes whether or not it has them). `tokens`: task -> its tokens file
+    (data/tokens.py), as the DAG passes them; without, the run tokenises itself.
     """
     started = time.perf_counter()
     import torch
@@ -71,13 +80,8 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking="none", tokens=None
     lengths = {t: data.train[t].lengths() for t in cfg.tasks}
     total_steps = len(plan_epoch(cfg, lengths, seed, 1)) * cfg.epochs
     parts = Parts.create(cfg, model, device, total_steps)
-    log.info(
-        "%s: %d parameters, %d trainable; %d updates per epoch",
-        cfg.model,
-        sum(p.numel() for p in model.parameters()),
-        sum(p.numel() for p in parts.trainable.values()),
-        total_steps // cfg.epochs,
-    )
+    curve_points = Curve(curve or CurveSettings(), data.dev, total_steps // cfg.epochs)
+    log_size(cfg, parts, total_steps // cfg.epochs)
 
     # ---- resume from the last complete epoch, if run_dir has one for these settings
     identity = run_identity(cfg, seed)
@@ -94,35 +98,50 @@ def run(cfg: TrainConfig, seed: int, run_dir: Path, tracking="none", tokens=None
         # Dropout and SMART noise are a function of (seed, epoch): a resumed run matches.
         torch.manual_seed(seed * 1000 + epoch)
         plan = plan_epoch(cfg, lengths, seed, epoch)
-        losses, smart_stats = train_epoch(
-            cfg, data, parts, progress, plan, epoch, total_steps, device
+        losses, smart_stats, curve_seconds = train_epoch(
+            cfg, data, parts, progress, plan, epoch, total_steps, device, curve_points
         )
         examples_seen += sum(len(index) for update in plan for _, index in update)
-        progress.train_seconds += time.perf_counter() - epoch_start
+        progress.train_seconds += time.perf_counter() - epoch_start - curve_seconds
 
         dev_metrics, predictions = evaluate(model, data.dev, cfg, device, data.pad_id)
         seconds = time.perf_counter() - epoch_start
         record = epoch_record(epoch, losses.means(), dev_metrics, seconds, smart_stats.means())
         if progress.record_epoch(record, predictions) and cfg.keep_best:
             checkpoint.save_best(run_dir, model, epoch, identity["settings"])
-        log.info(
-            "epoch %d: train loss %s dev %s (%.1fs)",
-            epoch,
-            json.dumps(record["train_loss"]),
-            json.dumps(dev_metrics),
-            record["seconds"],
-        )
+        log.info("epoch %d: train loss %s dev %s (%.1fs)", *epoch_summary(record))
         save_checkpoint(run_dir, identity, parts, progress)
         tracker.epoch(record, parts.scheduler.get_last_lr()[0])
     tracker.close()
 
     # ---- the record
-    metrics = metrics_record(cfg, seed, progress, data.info, device, examples_seen)
+    curve_record = curve_points.record(progress.curve)
+    metrics = metrics_record(cfg, seed, progress, data.info, device, examples_seen, curve_record)
     write_outputs(run_dir, metrics, data.dev, progress.best_predictions)
     if not cfg.keep_checkpoints:
         checkpoint.remove(run_dir)
     log.info("final dev metrics: %s", json.dumps(metrics["final"]))
     return metrics
+
+
+def log_size(cfg: TrainConfig, parts: Parts, updates_per_epoch: int) -> None:
+    log.info(
+        "%s: %d parameters, %d trainable; %d updates per epoch",
+        cfg.model,
+        sum(p.numel() for p in parts.model.parameters()),
+        sum(p.numel() for p in parts.trainable.values()),
+        updates_per_epoch,
+    )
+
+
+def epoch_summary(record: dict) -> tuple:
+    """(epoch, train losses, dev metrics, seconds) of an epoch record, for the log."""
+    return (
+        record["epoch"],
+        json.dumps(record["train_loss"]),
+        json.dumps(record["dev"]),
+        record["seconds"],
+    )
 
 
 def train_epoch(
@@ -134,12 +153,15 @@ def train_epoch(
     epoch: int,
     total_steps: int,
     device,
-) -> tuple[TaskLosses, BatchMeans]:
-    """One epoch's updates in `plan` order (each the summed loss of its task batches); returns
-    the epoch's per-task training losses and SMART's statistics."""
+    curve: Curve,
+) -> tuple[TaskLosses, BatchMeans, float]:
+    """One epoch's updates in `plan` order (each the summed loss of its task batches), with a
+    curve point after every `curve.every`-th; returns the epoch's per-task training losses,
+    SMART's statistics and the seconds its curve points took."""
     from workflow_src.data.batching import autocast, collate
 
     losses, smart_stats = TaskLosses(cfg.tasks), BatchMeans()
+    curve_seconds = 0.0
     bar = progress_bar(plan, epoch, cfg.epochs)
     for update in bar:
         parts.optimizer.zero_grad(set_to_none=True)
@@ -154,9 +176,14 @@ def train_epoch(
                 smart_stats.add(stats)
         parts.step(progress.step, total_steps)
         progress.step += 1
+        if curve.due(progress.step):
+            point_start = time.perf_counter()
+            point = curve.point(parts.model, cfg, device, data.pad_id, progress.step, epoch)
+            progress.curve.append(point)
+            curve_seconds += time.perf_counter() - point_start
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     bar.close()
-    return losses, smart_stats
+    return losses, smart_stats, curve_seconds
 
 
 # ----------------------------------------------------------------------------- one update
@@ -251,6 +278,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="1: per-epoch curves into RUN_DIR/tensorboard/ (config.yaml tracking; tracking.py)",
     )
     parser.add_argument(
+        "--curve-points",
+        type=int,
+        default=0,
+        help="dev points per epoch on a fixed dev sample, into metrics.json's curve (0: none; "
+        "a preset's curve_points; curve.py)",
+    )
+    parser.add_argument(
+        "--curve-dev-rows",
+        type=int,
+        default=CurveSettings.dev_rows,
+        help="dev rows per task each curve point is measured on (a preset's curve_dev_rows)",
+    )
+    parser.add_argument(
         "--tokens",
         nargs="+",
         metavar="TASK=FILE",
@@ -270,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = args.settings_json if args.settings_json is not None else args.settings.read_text()
         cfg = TrainConfig.from_dict(json.loads(text))
+        curve = CurveSettings(args.curve_points, args.curve_dev_rows)
         tokens = None
         if args.tokens:
             tokens = dict(item.split("=", 1) for item in args.tokens)
@@ -277,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError) as exc:
         log.error("bad settings: %s", exc)
         return 2
-    run(cfg, args.seed, args.run_dir, "tensorboard" if args.tensorboard else "none", tokens)
+    tracking = "tensorboard" if args.tensorboard else "none"
+    run(cfg, args.seed, args.run_dir, tracking, tokens, curve)
     return 0
 
 

@@ -78,10 +78,16 @@ def provenance_record() -> dict:
 
 
 def metrics_record(
-    cfg: TrainConfig, seed: int, progress, data_info: dict, device, examples_seen: int
+    cfg: TrainConfig,
+    seed: int,
+    progress,
+    data_info: dict,
+    device,
+    examples_seen: int,
+    curve: dict | None = None,
 ) -> dict:
     """The whole metrics.json of a finished run (`progress`: its state.Progress), strict JSON
-    (NaN -> null)."""
+    (NaN -> null); `curve` (curve.Curve.record) under its own key, only where one was kept."""
     history = json.loads(json.dumps(json_ready(progress.history)))  # one form, fresh or resumed
     metrics = {
         "run": {
@@ -102,6 +108,8 @@ def metrics_record(
         "provenance": provenance_record(),
         "smart": cfg.to_dict()["smart"],
     }
+    if curve is not None:
+        metrics["curve"] = curve
     return json_ready(metrics)
 
 

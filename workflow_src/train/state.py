@@ -117,6 +117,7 @@ class Progress:
     earlier_wall: float = 0.0  # wall seconds of earlier attempts, up to their last checkpoint
     train_seconds: float = 0.0  # in training updates only (no evaluation), all attempts
     resumed_from: int | None = None  # the epoch this attempt resumed after
+    curve: list[dict] = field(default_factory=list)  # curve.Curve's points so far
     started: float = field(default_factory=time.perf_counter)  # this attempt's start
 
     def wall_seconds(self) -> float:
@@ -143,6 +144,7 @@ class Progress:
             "best_predictions": json.dumps(self.best_predictions),
             "wall_seconds": self.wall_seconds(),
             "train_seconds": self.train_seconds,
+            "curve": json.dumps(record.json_ready(self.curve)),
         }
 
     @classmethod
@@ -157,6 +159,7 @@ class Progress:
             earlier_wall=state["wall_seconds"],
             train_seconds=state["train_seconds"],
             resumed_from=state["epoch"],
+            curve=json.loads(state.get("curve", "[]")),
             started=started,
         )
 
