@@ -27,7 +27,7 @@ import yaml
 from tests.conftest import REPO_ROOT, run_snakemake
 
 PACKAGE = REPO_ROOT / "workflow_src"
-SOURCES = sorted(PACKAGE.glob("*.py"))
+SOURCES = sorted(PACKAGE.rglob("*.py"))  # every module, at any depth
 
 
 def load_harness():
