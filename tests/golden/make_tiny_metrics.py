@@ -16,7 +16,10 @@ checkout and asserts the same values. The fixture in the repository was made at 
 commit before the package moved into one folder per stage (issue 22).
 
 Regenerate only when a change is meant to change the numbers (say so in the commit), never to
-make a refactor pass: a refactor must leave them alone.
+make a refactor pass: a refactor must leave them alone. After such a change, from the commit
+that makes it (issue 23's SMART gradient fix moves the SMART case, and only it):
+
+    python tests/golden/make_tiny_metrics.py --code . --only multitask-smart
 """
 
 from __future__ import annotations
