@@ -16,6 +16,7 @@
 #   results/runs/<preset>/<cell>/seed<seed>/metrics.json     one training run (+ predictions.csv)
 #   results/benchmarks/<preset>/<cell>/seed<seed>.tsv        Snakemake's benchmark of that run
 #   results/<preset>/metrics.csv, epochs.csv, summary.csv    all runs, and per-cell statistics
+#   results/<preset>/claims.csv, floors.csv                  the claims decided, the floors
 #   results/<preset>/table1.tex .. table9.tex, report.html, plots/   what people read
 #   results/table<N>.tex                                     copy of the preset in force's table
 #   logs/<rule>/<preset>/...                                 one log per job
@@ -23,15 +24,26 @@
 #                      plots rendered from them              a reproduction shipped in the package
 
 
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, workflow.basedir)
+
+from workflow_src.spec.schema import ConfigError, validate_config
 
 
 configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
+# The schema's defaults filled in; a bad key stops here with one line naming it (not the whole
+# schema, as snakemake.utils.validate's error prints it).
+try:
+    validate_config(config, "schemas/config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 
 report: "report/workflow.rst"
@@ -43,7 +55,7 @@ include: "rules/common.smk"
 rule all:
     default_target: True
     input:
-        expand(f"{OUT}/table{{n}}.tex", n=grid.table_numbers(config["grid"])),
+        expand(f"{OUT}/table{{n}}.tex", n=TABLE_NUMBERS),
         f"{OUT}/metrics.csv",
         f"{OUT}/summary.csv",
         f"{OUT}/report.html",
@@ -54,6 +66,7 @@ include: "rules/data.smk"
 include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
+include: "rules/analysis.smk"
 include: "rules/report.smk"
 include: "rules/cost.smk"
 include: "rules/reference.smk"

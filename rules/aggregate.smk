@@ -24,5 +24,5 @@ rule aggregate_metrics:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m workflow_src.analysis.aggregate --runs {input} --metrics-csv {output.metrics}"
-        " --epochs-csv {output.epochs} --summary-csv {output.summary} > {log} 2>&1"
+        "python -m workflow_src.analysis.aggregate --runs {input:q} --metrics-csv {output.metrics:q}"
+        " --epochs-csv {output.epochs:q} --summary-csv {output.summary:q} > {log:q} 2>&1"

@@ -8,10 +8,15 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
+from snakemake.exceptions import WorkflowError
+
+from workflow_src.analysis import run_files
 from workflow_src.spec import cost
+from workflow_src.data import download
 from workflow_src.data import encoders
 from workflow_src.spec import grid
 from workflow_src.spec import layout
+from workflow_src.spec import selection
 from workflow_src.spec import tasks
 from workflow_src.data import tokens  # noqa: E402 (needs the path above)
 
@@ -23,8 +28,20 @@ if PRESET not in config["presets"]:
 PRESET_CONFIG = config["presets"][PRESET]
 SEEDS = PRESET_CONFIG["seeds"]
 CELLS = grid.build_cells(config["grid"])
-ALL_CELLS = list(CELLS)
+# The cells the preset trains and renders: its `subset` of the grid (a claims list, a cells
+# list), else all; the tables shown are those these cells fill (workflow_src/spec/selection.py).
+# A subset naming what the grid or claims.yaml lacks stops here, naming its config key.
+ALL_CELLS = list(selection.selected_cells(config))
+TABLE_NUMBERS = selection.table_numbers(config, ALL_CELLS)
 HUB = config.get("hub", {})
+# The mirrors reach the download and fetch jobs through the environment, not their params:
+# where verified files come from must not rerun anything (rules/data.smk).
+for mirror, variable in (
+    (config["data"].get("mirror", ""), download.MIRROR_ENV),
+    (HUB.get("mirror", ""), encoders.MIRROR_ENV),
+):
+    if mirror:
+        os.environ[variable] = mirror
 # What training jobs load (a folder, or "embedded") and the hub model to fetch first, if any. A
 # missing or incomplete local folder stops here, before any job (or GPU) is asked for.
 ENCODER, HUB_ENCODER = encoders.job_encoder(
@@ -93,6 +110,17 @@ def run_metrics(cells):
     return expand(f"{RUNS}/{{cell}}/seed{{seed}}/metrics.json", cell=cells, seed=SEEDS)
 
 
+# The finished runs the workflow will read, checked before anything runs (analysis/run_files.py):
+# a truncated metrics.json or an impossible value (an accuracy of 1.7) is named with its remedy
+# here, instead of being taken as done; no run is deleted or retrained without the user.
+RUN_FILE_PROBLEMS = run_files.problems(run_metrics(ALL_CELLS))
+if RUN_FILE_PROBLEMS:
+    raise WorkflowError(
+        f"{len(RUN_FILE_PROBLEMS)} finished run(s) cannot be used:\n  "
+        + "\n  ".join(RUN_FILE_PROBLEMS)
+    )
+
+
 def run_predictions(cells):
     """predictions.csv of every seed of `cells` (its best epoch's dev predictions)."""
     return expand(
@@ -102,14 +130,14 @@ def run_predictions(cells):
 
 def table_cells(n):
     """Cell ids that table `n` shows (Table 1 is the grid itself: none)."""
-    return [] if int(n) == 1 else grid.cells_for_tables(config, [int(n)])
+    return selection.table_cells(config, int(n), ALL_CELLS)
 
 
 def cell_settings_json(wildcards):
     """One cell's full training settings, as the JSON the training command takes."""
     if wildcards.cell not in CELL_SETTINGS:
         raise ValueError(
-            f"{wildcards.cell!r} is not a cell of the grid; cells: {', '.join(ALL_CELLS)}"
+            f"{wildcards.cell!r} is not a cell of preset {PRESET}; cells: {', '.join(ALL_CELLS)}"
         )
     return CELL_SETTINGS[wildcards.cell]
 
@@ -147,9 +175,12 @@ def cell_tokens(wildcards):
 
 
 def cell_tokens_args(wildcards):
-    """The same as the training command's --tokens TASK=FILE arguments."""
+    """The same as the training command's --tokens TASK=FILE arguments, each quoted for the
+    shell (shlex.quote leaves a safe word as it is, so the param's value is unchanged).
+    """
     return " ".join(
-        f"{task}={path}" for task, path in CELL_TOKENS[wildcards.cell].items()
+        shlex.quote(f"{task}={path}")
+        for task, path in CELL_TOKENS[wildcards.cell].items()
     )
 
 

@@ -24,4 +24,4 @@ rule cost:
             sort_keys=True,
         ),
     shell:
-        "python -m workflow_src.spec.cost --config-json {params.config:q} 2> {log}"
+        "python -m workflow_src.spec.cost --config-json {params.config:q} 2> {log:q}"

@@ -29,8 +29,8 @@ if PATHS.ship_from:
         conda:
             "../envs/report.yaml"
         shell:
-            "(python -m workflow_src.atomic copy {input.predictions} {output.predictions}"
-            " && python -m workflow_src.atomic copy {input.metrics} {output.metrics}) > {log} 2>&1"
+            "(python -m workflow_src.atomic copy {input.predictions:q} {output.predictions:q}"
+            " && python -m workflow_src.atomic copy {input.metrics:q} {output.metrics:q}) > {log:q} 2>&1"
 
 
 if config["ship_reference"]:
@@ -55,5 +55,5 @@ if config["ship_reference"]:
                 for path in workflow.overwrite_configfiles
             ),
         shell:
-            "python -m workflow_src.render.reference --preset {params.preset} --runs {input}"
-            " {params.overlays} --output {output} > {log} 2>&1"
+            "python -m workflow_src.render.reference --preset {params.preset:q} --runs {input:q}"
+            " {params.overlays} --output {output:q} > {log:q} 2>&1"

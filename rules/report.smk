@@ -50,10 +50,10 @@ rule render_table:
     params:
         **CAVEAT_PARAMS,
     shell:
-        "python -m workflow_src.render.tables --table {wildcards.n} --output {output}"
-        " --grid-json {params.grid:q} --paper {input.paper} --preset {params.preset:q}"
-        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
-        " --stage {params.stage} --runs {input.runs} > {log} 2>&1"
+        "python -m workflow_src.render.tables --table {wildcards.n:q} --output {output:q}"
+        " --grid-json {params.grid:q} --paper {input.paper:q} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
+        " --stage {params.stage:q} --runs {input.runs:q} > {log:q} 2>&1"
 
 
 # results/table<N>.tex: the preset in force's table under the name the README promises. Its
@@ -68,7 +68,7 @@ rule copy_table:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m workflow_src.atomic copy {input} {output} > {log} 2>&1"
+        "python -m workflow_src.atomic copy {input:q} {output:q} > {log:q} 2>&1"
 
 
 rule render_report:
@@ -78,7 +78,9 @@ rule render_report:
         epochs=rules.aggregate_metrics.output.epochs,
         paper="report/paper_results.yaml",
         claims="report/claims.yaml",
-        # the claims are checked on every run's dev predictions (beside its metrics.json)
+        # the claims and floors as rules/analysis.smk decided them
+        claims_csv=rules.decide_claims.output.claims,
+        floors_csv=rules.decide_claims.output.floors,
         predictions=run_predictions(ALL_CELLS),
     output:
         html=report(
@@ -94,18 +96,6 @@ rule render_report:
             category="Plots",
             labels={"plot": "{name}"},
         ),
-        claims=report(
-            f"{OUT}/claims.csv",
-            caption="../report/captions/claims.rst",
-            category="Data",
-            labels={"file": "claims.csv"},
-        ),
-        floors=report(
-            f"{OUT}/floors.csv",
-            caption="../report/captions/floors.rst",
-            category="Data",
-            labels={"file": "floors.csv"},
-        ),
     log:
         f"logs/render_report/{PRESET}.log",
     conda:
@@ -114,13 +104,13 @@ rule render_report:
         **CAVEAT_PARAMS,
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
     shell:
-        "python -m workflow_src.render.report --metrics-csv {input.metrics}"
-        " --summary-csv {input.summary} --epochs-csv {input.epochs} --paper {input.paper}"
-        " --claims {input.claims} --grid-json {params.grid:q} --preset {params.preset:q}"
-        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale}"
-        " --stage {params.stage} --output {output.html} --plots-dir {output.plots}"
-        " --claims-csv {output.claims} --floors-csv {output.floors} {params.pipeline_check}"
-        " > {log} 2>&1"
+        "python -m workflow_src.render.report --metrics-csv {input.metrics:q}"
+        " --summary-csv {input.summary:q} --epochs-csv {input.epochs:q} --paper {input.paper:q}"
+        " --claims {input.claims:q} --grid-json {params.grid:q} --preset {params.preset:q}"
+        " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
+        " --stage {params.stage:q} --output {output.html:q} --plots-dir {output.plots:q}"
+        " {params.pipeline_check}"
+        " > {log:q} 2>&1"
 
 
 # `snakemake report` builds the HTML report. The rule's name does not shadow Snakemake's

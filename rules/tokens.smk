@@ -19,10 +19,11 @@ rule save_tokenizer:
     conda:
         "../envs/train.yaml"
     params:
-        encoder=ENCODER,
+        # a function, not a hard-coded input prefix (snakemake --lint); the same value
+        encoder=lambda wildcards: ENCODER,
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.data.tokens tokenizer --encoder {params.encoder:q}"
-        " --dest {output} > {log} 2>&1"
+        " --dest {output:q} > {log:q} 2>&1"
 
 
 rule tokenize_split:
@@ -44,7 +45,7 @@ rule tokenize_split:
         max_bad_rows=config["data"]["max_bad_rows"],
         encoder=ENCODER,  # a new encoder remakes the splits even where its tokenizer is alike
     shell:
-        "python -m workflow_src.data.tokens split --tokenizer {input.tokenizer} --data-dir"
-        " {params.data_dir} --task {wildcards.task} --max-length {params.max_length}"
-        " --encoding {wildcards.encoding} --max-bad-rows {params.max_bad_rows}"
-        " --output {output} > {log} 2>&1"
+        "python -m workflow_src.data.tokens split --tokenizer {input.tokenizer:q} --data-dir"
+        " {params.data_dir:q} --task {wildcards.task:q} --max-length {params.max_length:q}"
+        " --encoding {wildcards.encoding:q} --max-bad-rows {params.max_bad_rows:q}"
+        " --output {output:q} > {log:q} 2>&1"

@@ -40,9 +40,9 @@ rule train_cell:
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
-        " --seed {wildcards.seed} --run-dir {params.run_dir} --tokens {params.tokens}"
-        " --tensorboard {resources.tensorboard} --curve-points {resources.curve_points:q}"
-        " --curve-dev-rows {resources.curve_dev_rows:q} > {log} 2>&1"
+        " --seed {wildcards.seed:q} --run-dir {params.run_dir:q} --tokens {params.tokens}"
+        " --tensorboard {resources.tensorboard:q} --curve-points {resources.curve_points:q}"
+        " --curve-dev-rows {resources.curve_dev_rows:q} > {log:q} 2>&1"
 
 
 use rule train_cell as train_cell_cpu with:
@@ -79,8 +79,8 @@ rule write_submission:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
         test_dir=lambda wildcards, input: os.path.dirname(input.test),
     shell:
-        "HF_HUB_OFFLINE=1 python -m workflow_src.train.submit --run-dir {params.run_dir}"
-        " --test-dir {params.test_dir} --out-dir {output} > {log} 2>&1"
+        "HF_HUB_OFFLINE=1 python -m workflow_src.train.submit --run-dir {params.run_dir:q}"
+        " --test-dir {params.test_dir:q} --out-dir {output:q} > {log:q} 2>&1"
 
 
 localrules:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -50,8 +53,20 @@ def prepared_data(tmp_path_factory, shared_data) -> Path:
     return dest
 
 
-def run_snakemake(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: int = 600):
-    """Run the project's Snakemake with the data mirror set; returns the CompletedProcess."""
+@functools.cache
+def scratch_tree() -> Path:
+    """One copy of the working tree per test session, where Snakemake runs when a test names
+    no folder: what a user has run in the work tree (results/, .snakemake/) never changes what
+    a test sees (issue 26)."""
+    folder = Path(tempfile.mkdtemp(prefix="mtb-scratch-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return copy_workflow(folder)
+
+
+def run_snakemake(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600):
+    """Run the project's Snakemake with the data mirror set, in `cwd` (default: the session's
+    scratch copy of the working tree); returns the CompletedProcess."""
+    cwd = cwd or scratch_tree()
     full_env = {**os.environ, "MTB_DATA_MIRROR": str(SHARED_DATA), **(env or {})}
     full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
     return subprocess.run(

@@ -26,7 +26,7 @@ def planned_cells(dry_run_output: str) -> set[str]:
     return set(re.findall(r"wildcards: cell=([\w.\-]+), seed=\d+", dry_run_output))
 
 
-def dry_run(*args: str, cwd: Path = REPO_ROOT) -> str:
+def dry_run(*args: str, cwd: Path | None = None) -> str:
     result = run_snakemake("-n", "--forceall", *args, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -99,6 +99,7 @@ def test_after_a_paper_run_the_report_command_trains_nothing_and_keeps_the_paper
     assert planned.returncode == 0, planned.stderr[-3000:]
     assert set(job_counts(planned.stdout)) == {
         "aggregate_metrics",
+        "decide_claims",
         "render_report",
         "report",
         "total",
@@ -132,9 +133,12 @@ def test_a_config_overlay_adds_cells_and_a_table_without_code_edits(tmp_path):
 
 def test_tracking_reaches_training_jobs_as_a_resource_not_a_setting():
     """`--config tracking=tensorboard` switches the jobs' --tensorboard flag without touching
-    their settings (params), so finished runs are not rerun for it."""
-    plain = run_snakemake("-n", "-p", "results/table9.tex").stdout
-    tracked = run_snakemake("-n", "-p", "results/table9.tex", "--config", "tracking=tensorboard")
+    their settings (params), so finished runs are not rerun for it. --forceall: the jobs are
+    listed whatever has been trained where the test runs (issue 26)."""
+    plain = run_snakemake("-n", "-p", "--forceall", "results/table9.tex").stdout
+    tracked = run_snakemake(
+        "-n", "-p", "--forceall", "results/table9.tex", "--config", "tracking=tensorboard"
+    )
     assert "--tensorboard 0" in plain and "--tensorboard 1" not in plain
     assert "--tensorboard 1" in tracked.stdout
     settings = re.compile(r"--settings-json '([^']*)'")
@@ -165,10 +169,17 @@ def test_submission_target_plans_the_multitask_runs_test_download_and_one_job_pe
     assert planned_cells(dry_run("submission")) == {"multitask-additive", "multitask-smart"}
 
 
-def test_lint_is_clean():
-    result = run_snakemake("--lint")
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--config", "preset=paper"), ("--config", "preset=cpu"), ("--profile", "slurm")],
+    ids=["default", "paper", "cpu", "slurm"],
+)
+def test_lint_is_clean(options):
+    """Issue 22: every preset's rules (the paper preset adds fetch_encoder) lint clean."""
+    result = run_snakemake("--lint", *options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

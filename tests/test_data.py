@@ -166,6 +166,9 @@ HEADER = {"sst": "\tid\tsentence\tsentiment\n", "sts": "\tid\tsentence1\tsentenc
         ("sst", "7\tabc\t \t3\n", "empty sentence"),
         ("sts", "7\tabc\tone\ttwo\t5.5\n", "similarity '5.5' is outside 0..5"),
         ("sts", "7\tabc\tone\t\t2.0\n", "empty sentence2"),
+        ("sst", "7\tabc\t a sentence\tinf\n", "sentiment 'inf' is not a finite number"),
+        ("sst", "7\tabc\t a sentence\tnan\n", "sentiment 'nan' is not a finite number"),
+        ("sts", "7\tabc\tone\ttwo\t-inf\n", "similarity '-inf' is not a finite number"),
     ],
 )
 def test_malformed_row_is_reported_with_file_and_line(tmp_path, task, bad_line, reason):
@@ -200,3 +203,78 @@ def test_atomic_write_leaves_old_content_when_interrupted(tmp_path, monkeypatch)
         write_bytes_atomic(target, b"new content")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_byte_that_is_not_utf8_is_a_malformed_row_named_by_file_and_line(tmp_path):
+    name = read.SPLIT_FILES["sst", "dev"]
+    good = b"0\tx\t fine\t1\n"
+    (tmp_path / name).write_bytes(HEADER["sst"].encode() + good + b"7\tabc\t caf\xe9\t2\n" + good)
+    loaded = read.load_split(tmp_path, "sst", "dev", max_bad_rows=1)
+    assert [str(bad) for bad in loaded.bad_rows] == [
+        f"{tmp_path / name}:3: not UTF-8 text (byte 0xe9)"
+    ]
+    assert len(loaded.examples) == 2
+
+
+def test_an_unreadable_row_is_an_error_naming_file_and_line(tmp_path):
+    """A field over the csv module's size limit (an unclosed quote swallowing the file)."""
+    name = read.SPLIT_FILES["sst", "dev"]
+    huge = b'7\tabc\t "' + b"a" * (2 << 20) + b"\t1\n"
+    (tmp_path / name).write_bytes(HEADER["sst"].encode() + b"0\tx\t fine\t1\n" + huge)
+    with pytest.raises(data.DataError, match=rf"{name}:3: unreadable row \(field larger"):
+        read.load_split(tmp_path, "sst", "dev")
+
+
+def verified_tree(shared_data: Path, dest: Path) -> dict[str, bytes]:
+    """`dest` after a successful fetch of two files; {name: bytes} of what it holds."""
+    fetch_from(
+        shared_data, dest, {name: FILES[name] for name in ("sts-dev.csv", "ids-sst-dev.csv")}
+    )
+    return {path.name: path.read_bytes() for path in dest.iterdir()}
+
+
+def test_a_failed_refetch_keeps_the_verified_files_and_leaves_nothing_stray(shared_data, tmp_path):
+    dest = tmp_path / "data" / "cs224n"
+    before = verified_tree(shared_data, dest)
+    mirror = corrupt_mirror(shared_data, tmp_path, "sts-dev.csv", lambda raw: raw[:-10])
+    with pytest.raises(data.DataError, match="does not match the pinned commit"):
+        fetch_from(mirror, dest)  # every file, the Quora stand-in too, then sts-dev fails
+    assert {path.name: path.read_bytes() for path in dest.iterdir()} == before
+    assert sorted(path.name for path in dest.parent.iterdir()) == ["cs224n"]  # no staging left
+    assert "the files verified before are kept (ids-sst-dev.csv, sts-dev.csv)" in (
+        data.kept_files(dest, FILES)
+    )
+
+
+def test_a_failed_quora_standin_leaves_no_stray_full_file(shared_data, tmp_path):
+    """The stand-in renames quora-dev.csv to quora-dev.full.csv: only inside the staging folder."""
+    dest = tmp_path / "cs224n"
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(shared_data / "quora-dev.csv", mirror / "quora-dev.csv")
+    files = {name: FILES[name] for name in ("quora-train.csv", "quora-dev.csv")}
+    with pytest.raises(data.DataError, match="the stand-in needs more than"):
+        data.fetch(dest, files, CONFIG["base_url"], CONFIG["commit"], mirror, standin_rows=30000)
+    assert list(dest.iterdir()) == []
+
+
+def test_a_refetch_of_identical_bytes_keeps_the_files_times(shared_data, tmp_path):
+    dest = tmp_path / "cs224n"
+    verified_tree(shared_data, dest)
+    times = {path.name: path.stat().st_mtime_ns for path in dest.glob("*.csv")}
+    verified_tree(shared_data, dest)
+    assert {path.name: path.stat().st_mtime_ns for path in dest.glob("*.csv")} == times
+
+
+def test_cli_log_says_what_a_failed_fetch_kept(shared_data, tmp_path, caplog):
+    dest = tmp_path / "cs224n"
+    verified_tree(shared_data, dest)
+    mirror = corrupt_mirror(shared_data, tmp_path, "sts-dev.csv", lambda raw: raw + b"x")
+    code = data.main(
+        ["fetch", "--dest", str(dest), "--base-url", CONFIG["base_url"],
+         "--commit", CONFIG["commit"], "--files-json", json.dumps(FILES), "--mirror", str(mirror)]
+    )  # fmt: skip
+    assert code == 1
+    assert "sts-dev.csv: content from" in caplog.text
+    assert f"{dest} is unchanged: the files verified before are kept" in caplog.text
+    assert "nothing was written" not in caplog.text.lower()

@@ -112,6 +112,38 @@ def test_job_encoder_fetches_hub_names_only_and_refuses_unpinned_ones(hub_mirror
         encoders.job_encoder("./no/such/folder", revisions)
 
 
+@pytest.mark.parametrize(
+    "name", ["a/../../../escape_target", "org/../../x", ".hidden", "a/b/c", "a b"]
+)
+def test_a_hub_name_that_would_leave_models_is_refused(name):
+    """Issue 26: `a/../../../escape_target` resolved its fetch destination outside the
+    repository; a hub id is `name` or `organisation/name`, nothing else, pinned or not."""
+    with pytest.raises(encoders.EncoderError, match="is not a Hugging Face Hub model id"):
+        encoders.job_encoder(name, {name: REVISION})
+
+
+def test_an_offline_hub_fetch_keeps_the_mirror_hint(tmp_path, monkeypatch, caplog):
+    """The hub's offline errors are OSErrors: they must still reach the branch that tells the
+    user about MTB_HUB_MIRROR, not stop at a bare `ConnectError`."""
+
+    class ConnectError(OSError):  # what huggingface_hub raises offline derives from OSError
+        pass
+
+    def offline(*args, **kwargs):
+        raise ConnectError("[Errno 101] Network is unreachable")
+
+    monkeypatch.delenv(encoders.MIRROR_ENV, raising=False)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", offline)
+    code = encoders.main(
+        ["fetch", "--name", "bert-base-uncased", "--revision", REVISION, "--dest",
+         str(tmp_path / "models/bert-base-uncased")]
+    )  # fmt: skip
+    assert code == 1
+    assert "fetch from the Hugging Face Hub failed: ConnectError: [Errno 101]" in caplog.text
+    assert f"set {encoders.MIRROR_ENV}=<mirror>" in caplog.text
+    assert not (tmp_path / "models/bert-base-uncased").exists()
+
+
 def test_training_job_loads_the_folder_with_the_hub_switched_off(
     hub_mirror, prepared_data, tmp_path
 ):

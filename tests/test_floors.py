@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from workflow_src.analysis import floors
-from workflow_src.analysis.claims import Outcomes, pearson_rows
+from workflow_src.analysis.outcomes import Outcomes
+from workflow_src.analysis.statistics import example_scores
 
 N = 1000
 IDS = tuple(f"id{i:04d}" for i in range(N))
@@ -48,7 +49,7 @@ def test_the_majority_class_is_the_most_frequent_dev_label_and_r_0_for_sts():
     tie = Outcomes((1,), ("a", "b", "c", "d"), np.array([2.0, 0.0, 2.0, 0.0]), np.zeros((1, 4)))
     assert floors.majority_outcomes(tie, "quora").predictions.tolist() == [[0.0] * 4]  # lower
     sts = floors.majority_outcomes(sts_outcomes(1.0), "sts")
-    assert pearson_rows(sts.predictions, STS_GOLD[None, :]).tolist() == [0.0] * 3
+    assert example_scores("pearson", sts.predictions, STS_GOLD).mean(1).tolist() == [0.0] * 3
 
 
 def test_single_task_bert_cells_leave_out_the_bilstm_and_the_multitask_runs():
@@ -87,6 +88,7 @@ def test_a_trained_cell_clears_a_cell_at_the_floor_is_unclear_and_a_broken_one_i
     assert frame.loc[("sts-base", floors.MAJORITY), "verdict"] == floors.CLEARS
     row = frame.loc[("sst-base", "sst-bilstm")]
     assert row.ci_low < row.difference < row.ci_high and row.seeds == 3
+    assert row.df > 1 and row.fragile in (True, False)
 
 
 def test_the_interval_widens_with_the_spread_between_seeds():

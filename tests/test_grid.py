@@ -121,10 +121,13 @@ def test_constant_lr_cells_swap_only_the_schedule():
         assert constant["schedule"] == "constant" and constant["optimizer"] == "adam"
 
 
-def test_quora_all_data_differs_from_quora_base_only_in_downsampling():
+def test_quora_all_data_differs_from_quora_base_only_in_the_rows_it_trains_on():
     base = grid.cell_settings(CONFIG, "quora-base")
     all_data = grid.cell_settings(CONFIG, "quora-all-data")
-    assert {k for k in base if base[k] != all_data[k]} == {"downsample_quora_to_sst", "run_name"}
+    differ = {k for k in base if base[k] != all_data[k]}
+    limit = CONFIG["presets"][CONFIG["preset"]]["train_limit"]
+    cap = {"train_limit"} if limit is not None else set()
+    assert differ == {"downsample_quora_to_sst", "run_name"} | cap
     assert all_data["downsample_quora_to_sst"] is False
 
 
@@ -291,3 +294,28 @@ def test_a_preset_head_lr_reaches_the_bert_cells_only():
     assert "head_lr" not in grid.cell_settings(config, "sst-bilstm")
     config["presets"]["quick"]["head_lr"] = None
     assert "head_lr" not in grid.cell_settings(config, "sst-base")  # null: the paper's one rate
+
+
+def test_the_base_cell_of_a_task_is_the_one_every_sweep_shares():
+    base = CONFIG["grid"]["base"]
+    for task in CONFIG["grid"]["tasks"]:
+        assert grid.base_cell(task) == f"{task}-base"
+        for key in ("dropout", "lr", "epochs", "finetune"):
+            assert grid.variant_cell(task, key, base[key], base) == grid.base_cell(task)
+        assert grid.build_cells(CONFIG["grid"])[grid.base_cell(task)].overrides == {}
+
+
+@pytest.mark.parametrize("preset", ["quick", "cpu", "paper"])
+def test_quora_all_data_is_the_one_cell_exempt_from_the_preset_train_cap(preset):
+    """Issue 23: under the cap quora-all-data would train on quora-base's rows; it trains on
+    every Quora train row the preset's data has, and `snakemake cost` counts them."""
+    from workflow_src.spec import cost
+
+    config = {**copy.deepcopy(CONFIG), "preset": preset}
+    cells = grid.build_cells(config["grid"])
+    limit = config["presets"][preset]["train_limit"]
+    uncapped = [c for c in cells if grid.cell_settings(config, c, cells)["train_limit"] != limit]
+    assert uncapped == (["quora-all-data"] if limit is not None else [])
+    settings = grid.cell_settings(config, "quora-all-data", cells)
+    assert settings["train_limit"] is None and not settings["downsample_quora_to_sst"]
+    assert cost.examples(settings)["quora"][0] == cost.DATA_SIZES["quora"][0]

@@ -52,10 +52,12 @@ def test_workflow_profile_names_no_key_a_cluster_profile_sets():
     names: naming one the Slurm profiles set (resources, executor, config) would drop the
     site's partition, account or GPU model."""
     workflow_profile = yaml.safe_load((REPO_ROOT / "profiles/default/config.yaml").read_text())
-    # cores: what makes `snakemake report` run as typed; rerun-triggers: no command-text trigger
+    # cores: what makes `snakemake report` run as typed; rerun-triggers: no command-text
+    # trigger; show-failed-logs: a failed job's cause on the console (issue 26)
     assert workflow_profile == {
         "cores": 2,
         "rerun-triggers": ["mtime", "params", "input", "software-env"],
+        "show-failed-logs": True,
     }
     for cluster_profile in ("slurm", "tests/slurm-ci", "tests/slurm-ci-gpu"):
         keys = yaml.safe_load((REPO_ROOT / cluster_profile / "config.yaml").read_text())

@@ -143,9 +143,10 @@ def test_rendering_from_a_folder_of_finished_runs_plans_no_training(tree):
     assert planned_rules(result.stdout) == {
         "aggregate_metrics": 1,
         "render_table": 9,
+        "decide_claims": 1,
         "render_report": 1,
         "all": 1,
-        "total": 12,
+        "total": 13,
     }
     assert f"shipped/{PRESET}/sst-base/seed1/metrics.json" in result.stdout
     assert f"results/{PRESET}/report.html" in result.stdout  # the preset's usual derived folder

@@ -180,7 +180,11 @@ def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
         assert src.parent == (tmp_path / final).parent and src.name.startswith(".")
         assert src.name.endswith(".tmp") and not src.exists()
     folder = tmp_path / "checkpoint" / "epoch-0001"  # kept: keep_checkpoints=True
-    assert sorted(p.name for p in folder.iterdir()) == ["state.pt", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "SHA256SUMS",
+        "state.pt",
+        "weights.safetensors",
+    ]
     with safe_open(folder / "weights.safetensors", framework="pt") as weights:
         assert len(list(weights.keys())) > 0
     state = torch.load(folder / "state.pt", weights_only=True)

@@ -320,7 +320,7 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg, 3, tmp_path / "killed", curve=curve)
     assert not (tmp_path / "killed" / "metrics.json").exists()
-    assert [e for e, _ in checkpoint.epoch_dirs(tmp_path / "killed")] == [2]
+    assert [e for e, _ in checkpoint.epoch_dirs(tmp_path / "killed")] == [1, 2]  # previous kept
     monkeypatch.setattr(checkpoint, "save", real_save)
 
     resumed = train.run(cfg, 3, tmp_path / "killed", curve=curve)

@@ -29,19 +29,18 @@ import json
 import logging
 import math
 import sys
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
+from workflow_src.analysis import run_files
 from workflow_src.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 STAGES = ("final", "best")
-N_BOOTSTRAP = 2000  # the claims' paired bootstraps (workflow_src.analysis.claims)
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = [
     "stage",
@@ -134,6 +133,10 @@ def load_run(path: str | Path) -> dict:
         _require(epoch, "epoch", int, path, f"epochs[{index}].")
         _check_scores(_require(epoch, "dev", dict, path, f"epochs[{index}]."), path, "dev")
     _require(record, "compute", dict, path, "")
+    try:  # an accuracy of 1.7 is refused, naming the file and the remedy
+        run_files.check_ranges(record, path)
+    except run_files.RunFileError as error:
+        raise MetricsError(str(error)) from None
     return record
 
 
@@ -230,12 +233,6 @@ def load_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     epoch_frame = pd.DataFrame(epochs, columns=EPOCH_COLUMNS)
     epoch_frame = epoch_frame.sort_values(["cell", "seed", "task", "metric", "epoch"])
     return run_frame.reset_index(drop=True), epoch_frame.reset_index(drop=True)
-
-
-def key_seed(base_seed: int, *key: str) -> int:
-    """A generator seed fixed by the key alone (crc32 is stable across runs, unlike hash());
-    the claims' bootstraps draw from it."""
-    return (base_seed + zlib.crc32("/".join(key).encode())) % (2**32)
 
 
 def dev_variance(metric: str, value: float, n_examples: float | None) -> float | None:
@@ -339,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs, epochs = load_runs(args.runs)
     except MetricsError as error:
-        log.error("%s", error)
+        log.error("%s", run_files.with_remedy(str(error)))
         return 1
     summary = summarize(runs)
     write_csv_atomic(runs, args.metrics_csv)

@@ -4,9 +4,11 @@ The floors are the BiLSTM baseline of Table 2 (the `<task>-bilstm` cell of the s
 the majority class, a constant predictor: the most frequent dev label for SST and Quora (the
 accuracy of always saying it; taken on the dev set itself, so if anything the floor is too
 high) and, for STS, any constant, whose Pearson r is 0. A cell's difference to a floor gets the
-95% interval of workflow_src.analysis.claims (the dev sample, paired on the same examples, and the
-seeds); the cell clears the floor when the whole interval lies above zero, is below it when the
-whole interval lies below, and is unclear otherwise.
+95% interval of the claims' model (workflow_src.analysis.statistics: the dev sample, paired on
+the same examples, and the seeds; the BiLSTM's seeds unpaired with BERT's, the constant predictor
+with none); the cell clears the floor when the whole interval lies above zero, is below it when
+the whole interval lies below, and is unclear otherwise. `df` is the interval's degrees of
+freedom; `fragile` says the verdict changes under the cautious variant of the model.
 
 Three cells are expected to fail, because the paper's own runs of them do (EXPECTED_TO_FAIL):
 they are checked and shown like the others, and left out of the count of cells that must clear.
@@ -21,15 +23,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from workflow_src.analysis.aggregate import key_seed
-from workflow_src.analysis.claims import (
-    CONTRADICTED,
-    REPRODUCED,
-    Comparison,
-    Outcomes,
-    Term,
-    run_comparison,
-)
+from workflow_src.analysis.claims import CONTRADICTED, REPRODUCED, Comparison, Term
+from workflow_src.analysis.outcomes import Outcomes
+from workflow_src.analysis.verdicts import run_comparison
 from workflow_src.spec.tasks import PRIMARY_METRIC
 
 MAJORITY = "majority class"  # the pseudo-cell of the constant predictor
@@ -54,6 +50,8 @@ COLUMNS = [
     "seeds",
     "verdict",
     "expected_to_fail",
+    "df",
+    "fragile",
 ]
 
 
@@ -74,14 +72,25 @@ def majority_outcomes(outcomes: Outcomes, task: str) -> Outcomes:
     else:
         constant = 0.0  # any constant has Pearson r = 0; zero computes it exactly
     predictions = np.full((len(outcomes.seeds), len(gold)), constant)
-    return Outcomes(outcomes.seeds, outcomes.ids, gold, predictions)
+    value = float(np.mean(gold == constant)) * 100 if PRIMARY_METRIC[task] == "accuracy" else 0.0
+    ones = (1,) * len(outcomes.seeds)
+    return Outcomes(
+        outcomes.seeds,
+        outcomes.ids,
+        gold,
+        predictions,
+        outcomes.stream,
+        np.full(len(outcomes.seeds), value),
+        ones,
+        ones,
+    )
 
 
 def floor_row(cell: str, task: str, floor: str, outcomes: dict) -> dict:
     if floor == MAJORITY and (cell, task) in outcomes:
         outcomes = {**outcomes, (MAJORITY, task): majority_outcomes(outcomes[(cell, task)], task)}
     comparison = Comparison(task, (Term(1, cell, task),), "greater", (Term(1, floor, task),), 0.0)
-    result = run_comparison(comparison, outcomes, key_seed(0, "floor", cell, floor))
+    result = run_comparison(comparison, outcomes)
     return {
         "cell": cell,
         "task": task,
@@ -94,12 +103,14 @@ def floor_row(cell: str, task: str, floor: str, outcomes: dict) -> dict:
         "seeds": result.n,
         "verdict": NO_RUNS if result.missing else VERDICTS.get(result.verdict, UNCLEAR),
         "expected_to_fail": cell in EXPECTED_TO_FAIL,
+        "df": result.df,
+        "fragile": result.fragile,
     }
 
 
 def floors_frame(runs: pd.DataFrame, outcomes: dict) -> pd.DataFrame:
     """Two rows per single-task BERT cell of metrics.csv's `runs` (vs its BiLSTM, vs the
-    majority class), from the runs' `outcomes` (claims.load_outcomes): floors.csv."""
+    majority class), from the runs' `outcomes` (outcomes.load_outcomes): floors.csv."""
     rows = [
         floor_row(cell, task, floor, outcomes)
         for cell, task in single_task_bert_cells(runs)

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -46,7 +47,7 @@ def verified_bytes(data: bytes, name: str, expected_blob: str, source: str) -> b
         raise DataError(
             f"{name}: content from {source} does not match the pinned commit "
             f"(git blob {actual}, expected {expected_blob}; {len(data)} bytes). "
-            "The file is corrupted, truncated or from another version; nothing was written."
+            "The file is corrupted, truncated or from another version."
         )
     return data
 
@@ -89,12 +90,36 @@ def fetch(
 ) -> dict:
     """Download and verify every file into `dest`; build the Quora stand-in where needed.
 
+    Everything is fetched and verified in a hidden staging folder beside `dest` first and moved
+    in only when every file is verified, so a failure (a bad blob, the network) leaves the
+    files already in `dest` as they were and no stray file behind. A file whose verified bytes
+    equal those already in `dest` is left in place (its time unchanged).
+
     With `optional` (the test-student files), a file the mirror lacks is skipped and listed
     under `skipped` in the provenance, instead of being an error. Returns the provenance record
     also written to `dest/PROVENANCE.json`.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.fetch-") as tmp:
+        staging = Path(tmp)
+        provenance = fetch_into(staging, files, base_url, commit, mirror, standin_rows, optional)
+        for path in sorted(p for p in staging.iterdir() if p.name != PROVENANCE_FILE):
+            publish(path, dest / path.name)
+        write_text_atomic(dest / PROVENANCE_FILE, json.dumps(provenance, indent=2) + "\n")
+    return provenance
+
+
+def fetch_into(
+    folder: Path,
+    files: dict[str, str],
+    base_url: str,
+    commit: str,
+    mirror: Path | None,
+    standin_rows: int,
+    optional: bool,
+) -> dict:
+    """Every verified file (and the Quora stand-in) into the empty `folder`; the provenance."""
     provenance: dict = {
         "commit": commit,
         "source": str(mirror) if mirror else base_url,
@@ -113,16 +138,44 @@ def fetch(
                 continue
             raise DataError(f"{name}: not in the data mirror {mirror}")
         data, source = read_source(name, base_url, commit, mirror)
-        write_bytes_atomic(dest / name, verified_bytes(data, name, blob, source))
+        write_staged(folder / name, verified_bytes(data, name, blob, source))
         provenance["files"][name] = {"git_blob_sha1": blob, "bytes": len(data), "from": source}
         log.info("verified %s (%d bytes, blob %s)", name, len(data), blob[:12])
 
     if "quora-train.csv" in files and "quora-train.csv" not in provenance["files"]:
-        note = build_quora_standin(dest, standin_rows)
+        note = build_quora_standin(folder, standin_rows)
         provenance.update(quora_train_standin=True, note=note)
         log.warning(note)
-    write_text_atomic(dest / PROVENANCE_FILE, json.dumps(provenance, indent=2) + "\n")
     return provenance
+
+
+def write_staged(path: Path, data: bytes) -> None:
+    """A file in the private staging folder, on disk before publish() renames it into place."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o644)
+
+
+def publish(staged: Path, final: Path) -> None:
+    """Move a verified file into place, or keep the one there when its bytes are the same."""
+    same_size = final.is_file() and final.stat().st_size == staged.stat().st_size
+    if same_size and final.read_bytes() == staged.read_bytes():
+        staged.unlink()
+        return
+    os.replace(staged, final)
+
+
+def kept_files(dest: Path, files: dict[str, str]) -> str:
+    """What a failed fetch left in `dest`, for its log: nothing there is touched by a failure."""
+    present = sorted(name for name in files if (Path(dest) / name).is_file())
+    if not present:
+        return f"Nothing was written to {dest}."
+    return (
+        f"{dest} is unchanged: the files verified before are kept ({', '.join(present)}); "
+        "nothing of this attempt was moved in."
+    )
 
 
 def build_quora_standin(dest: Path, train_rows: int) -> str:
@@ -190,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     mirror = Path(mirror_arg).resolve() if mirror_arg else None
     if mirror is not None and not mirror.is_dir():
         parser.error(f"data mirror {mirror} is not a folder")
+    files = json.loads(args.files_json)
     try:
         fetch(
             args.dest,
-            json.loads(args.files_json),
+            files,
             args.base_url,
             args.commit,
             mirror,
@@ -202,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (DataError, OSError) as exc:
         log.error("%s", exc)
+        log.error("%s", kept_files(args.dest, files))
         return 1
     return 0
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -58,6 +59,9 @@ SAFETENSORS_PATTERNS = ["model.safetensors", "model-*.safetensors", "model.safet
 LEGACY_PATTERNS = ["pytorch_model.bin", "pytorch_model-*.bin", "pytorch_model.bin.index.json"]
 
 
+HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
 class EncoderError(RuntimeError):
     """A model folder is missing or incomplete, or an encoder has no pinned revision."""
 
@@ -71,7 +75,17 @@ def is_local_folder(name: str) -> bool:
 
 
 def model_dir(name: str) -> str:
-    """Project folder of a hub encoder: models/<name> (an organisation stays a subfolder)."""
+    """Project folder of a hub encoder: models/<name> (an organisation stays a subfolder).
+
+    Only a well-formed hub id (HUB_NAME: `name` or `organisation/name`, each part starting
+    with a letter or digit) has one, so the folder is always inside models/.
+    """
+    if not HUB_NAME.fullmatch(name):
+        raise EncoderError(
+            f"encoder {name!r} is not a Hugging Face Hub model id (`name` or "
+            "`organisation/name`, each part starting with a letter or digit, no '..'), nor a "
+            "local folder (written as ./path, ../path, /path or ~/path)."
+        )
     return f"{MODELS_DIR}/{name}"
 
 
@@ -86,13 +100,14 @@ def job_encoder(name: str, revisions: dict[str, str]) -> tuple[str, str | None]:
     if is_local_folder(name):
         check_model_folder(name)
         return name, None
+    folder = model_dir(name)  # refuses a name that would resolve outside models/
     if name not in revisions:
         raise EncoderError(
             f"encoder {name!r} is a Hugging Face Hub name without a pinned revision: add "
             f"`hub: revisions: {name}: <40-hex commit>` to config.yaml (the commit id is on the "
             "model page under 'Files and versions' -> 'History'), or give a local folder."
         )
-    return model_dir(name), name
+    return folder, name
 
 
 # ----------------------------------------------------------------------------- completeness
@@ -234,6 +249,18 @@ def load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(folder or name, local_files_only=folder is not None)
 
 
+def fetch_failure(name: str, revision: str, mirror: Path | None, exc: BaseException) -> str:
+    """What failed and why; for the hub (whose offline errors are OSErrors), how to go offline."""
+    cause = f"{type(exc).__name__}: {exc}"
+    if mirror is not None:
+        return f"{name}: copying from the model mirror {mirror} failed: {cause}"
+    return (
+        f"{name} at {revision}: fetch from the Hugging Face Hub failed: {cause}. Without "
+        f"internet, copy the model's files into a folder <mirror>/{name}/ and set "
+        f"{MIRROR_ENV}=<mirror> (or `hub: mirror:` in config.yaml)."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m workflow_src.data.encoders", description=__doc__.split("\n")[0]
@@ -249,18 +276,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     mirror_arg = args.mirror or os.environ.get(MIRROR_ENV, "")
+    mirror = Path(mirror_arg) if mirror_arg else None
     try:
-        fetch(args.name, args.revision, args.dest, Path(mirror_arg) if mirror_arg else None)
-    except (EncoderError, OSError) as exc:
+        fetch(args.name, args.revision, args.dest, mirror)
+    except EncoderError as exc:
         log.error("%s", exc)
         return 1
-    except Exception as exc:  # huggingface_hub's network and HTTP errors: say what and why
-        log.error(
-            "%s at %s: fetch from the Hugging Face Hub failed: %s: %s. Without internet, copy "
-            "the model's files into a folder <mirror>/%s/ and set %s=<mirror> (or `hub: "
-            "mirror:` in config.yaml).",
-            args.name, args.revision, type(exc).__name__, exc, args.name, MIRROR_ENV,
-        )  # fmt: skip
+    except Exception as exc:  # the hub's errors, OSErrors among them: what failed and why
+        log.error("%s", fetch_failure(args.name, args.revision, mirror, exc))
         return 1
     return 0
 

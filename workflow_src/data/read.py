@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,9 @@ from workflow_src.spec.tasks import SPLIT_FILES, TASK, TASKS
 log = logging.getLogger(__name__)
 
 csv.field_size_limit(1 << 20)
+# Bytes that are not UTF-8 are read as lone surrogates (errors="surrogateescape"), so that the
+# row holding one is reported by its line like any malformed row, not as a decoding traceback.
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 class DataError(RuntimeError):
@@ -63,6 +68,8 @@ def parse_label(task: str, raw: str) -> int | float:
     if raw is None or raw.strip() == "":
         raise ValueError(f"empty {TASK[task].label_column}")
     value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"{TASK[task].label_column} {raw!r} is not a finite number")
     if task == "sst":
         if value != int(value) or not 0 <= value <= 4:
             raise ValueError(f"sentiment {raw!r} is not an integer in 0..4")
@@ -78,24 +85,40 @@ def parse_label(task: str, raw: str) -> int | float:
 
 def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
     """(line number, fields by column, error) for each data row of a tab-separated file."""
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t")
         try:
             header = next(reader)
         except StopIteration:
             raise DataError(f"{path}: empty file, expected a header row") from None
+        except csv.Error as exc:
+            raise DataError(f"{path}:1: unreadable header row ({exc})") from None
+        if any(NOT_UTF8.search(name) for name in header):
+            raise DataError(f"{path}:1: the header row is not UTF-8 text")
         columns = header[1:]  # the first, unnamed column is a pandas index
         line = reader.line_num
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a field past the size limit, say: no row is left to read
+                raise DataError(f"{path}:{line + 1}: unreadable row ({exc})") from None
             start, line = line + 1, reader.line_num
-            if len(fields) != len(header):
-                yield (
-                    start,
-                    None,
-                    f"expected {len(header)} tab-separated fields, found {len(fields)}",
-                )
-                continue
-            yield start, dict(zip(columns, fields[1:], strict=True)), None
+            yield start, *check_fields(fields, header, columns)
+
+
+def check_fields(
+    fields: list[str], header: list[str], columns: list[str]
+) -> tuple[dict[str, str] | None, str | None]:
+    """(fields by column, None) for a well-formed row, else (None, what is wrong with it)."""
+    if len(fields) != len(header):
+        return None, f"expected {len(header)} tab-separated fields, found {len(fields)}"
+    for text in fields:
+        if match := NOT_UTF8.search(text):
+            byte = ord(match.group()) - 0xDC00
+            return None, f"not UTF-8 text (byte 0x{byte:02x})"
+    return dict(zip(columns, fields[1:], strict=True)), None
 
 
 def load_split(data_dir: str | Path, task: str, split: str, max_bad_rows: int = 10) -> LoadedSplit:

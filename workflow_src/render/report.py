@@ -39,7 +39,7 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from workflow_src.analysis import aggregate, claims, floors
+from workflow_src.analysis import aggregate, claims, floors, outcomes, verdicts
 from workflow_src.atomic import write_text_atomic
 from workflow_src.render import tables
 from workflow_src.render.tables import TableView, table_view
@@ -334,9 +334,9 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
     views, plots = table_views(
         grid, summary, paper, pd.read_csv(args.epochs_csv), context.stage, context.epoch_scale
     )
-    outcomes = claims.load_outcomes(runs["path"])
-    reproduced = claims.evaluate_runs(claim_list, outcomes)
-    floor_rows = floors.floors_frame(runs, outcomes)
+    run_outcomes = outcomes.load_outcomes(runs["path"])
+    reproduced = verdicts.evaluate_runs(claim_list, run_outcomes)
+    floor_rows = floors.floors_frame(runs, run_outcomes)
     on_paper = {
         r.claim.id: r.verdict for r in claims.evaluate_on_paper(claim_list, grid_tables, paper)
     }
@@ -363,7 +363,7 @@ def render(args) -> tuple[str, dict[str, bytes], pd.DataFrame, pd.DataFrame]:
             },
         )
     )
-    return page, plots, claims.claims_frame(reproduced), floor_rows
+    return page, plots, verdicts.claims_frame(reproduced), floor_rows
 
 
 def write_plots(directory: Path, plots: dict[str, bytes]) -> None:

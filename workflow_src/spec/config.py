@@ -135,6 +135,9 @@ class SmartConfig:
     perturbation: str = setting(
         "token_unit_inf", choices=("token_unit_inf", "token_eta_step", "projected")
     )
+    # absolute: the references' step eta * grad; noise: eta * each token's perturbation size
+    # along the normalised gradient, so the ascent really moves it (smart.py; token_unit_inf)
+    step_scale: str = setting("absolute", choices=("absolute", "noise"))
     # Bregman proximal point term against the momentum teacher; the seed paper describes only
     # the smoothness term, so its cells run without it
     bregman: bool = False

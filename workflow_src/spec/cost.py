@@ -39,7 +39,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow_src.spec import grid
+from workflow_src.spec import grid, selection
 from workflow_src.spec.tasks import TASK
 
 # Examples in the pinned handout files (train, dev) after the malformed rows are left out.
@@ -191,10 +191,10 @@ def cell_cost(cell: str, settings: dict, preset: dict, shape: EncoderShape) -> C
 
 
 def grid_costs(config: dict) -> dict[str, CellCost]:
-    """Every cell of the grid at the preset in force, in table order."""
+    """Every cell of the preset in force (its subset of the grid, if any), in table order."""
     preset = config["presets"][config["preset"]]
     shape = encoder_shape(preset["encoder"])
-    cells = grid.build_cells(config["grid"])
+    cells = selection.selected_cells(config)
     return {
         cell: cell_cost(cell, grid.cell_settings(config, cell, cells), preset, shape)
         for cell in cells
@@ -211,7 +211,7 @@ def job_plan(config: dict) -> dict[str, dict]:
     """Cell -> the Snakemake resources of its training jobs at the preset in force, the
     runtime from its cost estimate (what rules/train.smk declares)."""
     preset = config["presets"][config["preset"]]
-    cells = grid.build_cells(config["grid"])
+    cells = selection.selected_cells(config)
     costs = grid_costs(config)
     plan = {}
     for cell_id, cell in cells.items():
@@ -223,8 +223,11 @@ def job_plan(config: dict) -> dict[str, dict]:
 
 
 def table_cells(config: dict) -> dict[int, list[str]]:
-    """Table number -> the cells it shows (Tables 2-9; Table 1 is the grid itself)."""
-    return {n: table.cells() for n, table in grid.build_tables(config["grid"]).items()}
+    """Table number -> the cells of the preset it shows (Tables 2-9 that the preset renders;
+    Table 1 is the grid itself)."""
+    cells = list(selection.selected_cells(config))
+    numbers = selection.table_numbers(config, cells)[1:]
+    return {n: selection.table_cells(config, n, cells) for n in numbers}
 
 
 def table_lines(config: dict, costs: dict[str, CellCost], seeds: int) -> list[str]:
@@ -258,6 +261,7 @@ def report(config: dict) -> str:
         f"{len(costs) * seeds} training runs; encoder {preset['encoder']}",
         f"basis: {basis}; BiLSTM {cost['bilstm_examples_per_s']:g} examples/s; "
         f"{cost['startup_s']:g} s start-up per run (workflow_src/spec/cost.py explains the model)",
+        *selection.subset_lines(config),
         "",
         f"{'cell':<28}{'where':>6}{'epochs':>7}{'train ex/epoch':>15}{'examples':>12}"
         f"{'min/run':>9}",

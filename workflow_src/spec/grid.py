@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 
 from workflow_src.spec.tasks import TASK
 
@@ -112,10 +113,15 @@ def multitask_cell(grid: dict, schedule: str) -> str:
     return f"{MULTITASK}-{CELL_PREFIX['task_schedule']}{slug(schedule)}"
 
 
+def base_cell(task: str) -> str:
+    """The cell of `task` at the base configuration (shared by Tables 3-6 and 8)."""
+    return f"{task}-base"
+
+
 def variant_cell(task: str, key: str, value, base: dict) -> str:
     """Cell id for `task` with one setting changed; the base value maps to the shared base cell."""
     if value == base[key]:
-        return f"{task}-base"
+        return base_cell(task)
     return f"{task}-{CELL_PREFIX[key]}{slug(value)}"
 
 
@@ -189,6 +195,10 @@ def build_cells(grid: dict) -> dict[str, Cell]:
     return cells
 
 
+# cells exempt from the preset's train_limit: they train on every train row the preset has
+UNCAPPED = frozenset({"quora-all-data"})
+
+
 def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
     """Cells the paper has no table for but its claims need (not in Tables 2-9):
 
@@ -196,7 +206,9 @@ def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
                         cosine annealing brought no gain, yet every paper cell uses it.
     quora-all-data      single-task Quora on all of Quora train: multi-task training uses all
                         of it, single-task runs a sample of SST's size, so "multi-task lowers
-                        Quora" confounds the task mix with the data size.
+                        Quora" confounds the task mix with the data size. The one cell exempt
+                        from the preset's train_limit (UNCAPPED), at every preset: under a cap
+                        it would train on the same rows as quora-base (issue 23).
     """
     cells = [(f"{task}-constant-lr", (task,), {"schedule": "constant"}) for task in grid["tasks"]]
     if "quora" in grid["tasks"]:
@@ -217,18 +229,13 @@ def supplementary_tables(grid: dict) -> list[Table]:
     )
     if "quora" not in tasks:
         return [constant]
+    quora_cells = ("quora-base", "quora-all-data", f"{MULTITASK}-additive")
     quora = Table(
         9,
         "Paraphrase detection by training data: the single-task sample of SST's size, all of "
         "Quora train, and multi-task training (which uses all of it)",
         ("Single-task, SST-sized sample", "Single-task, all data", "Additive Loss"),
-        (
-            Row(
-                TASK_NAMES["quora"],
-                "quora",
-                ("quora-base", "quora-all-data", f"{MULTITASK}-additive"),
-            ),
-        ),
+        (Row(TASK_NAMES["quora"], "quora", quora_cells),),
         label="Table 9, supplement (not in the paper)",
     )
     return [constant, quora]
@@ -272,47 +279,42 @@ def variant(grid: dict, key: str):
 
 def paper_tables(grid: dict) -> list[Table]:
     """Tables 2-9 of the paper."""
-    tasks = tuple(grid["tasks"])
+    per_task = partial(per_task_table, rows_for=tuple(grid["tasks"]))
     sts_heads = tuple(
         Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, grid["base"]),))
         for head in grid["sts_head"]
     )
     return [
-        per_task_table(
+        per_task(
             2,
             "Baseline for different Tasks",
             [("Performance", None)],
             lambda task, _: f"{task}-bilstm",
-            tasks,
             bold="none",
         ),
-        per_task_table(
+        per_task(
             3,
             "Performance of different tasks with dropout variation",
             sweep(grid, "dropout", lambda v: f"Dropout={v:g}"),
             variant(grid, "dropout"),
-            tasks,
         ),
-        per_task_table(
+        per_task(
             4,
             "Performance of different tasks with learning rate variation",
             sweep(grid, "lr", lambda v: f"lr={slug(v)}"),
             variant(grid, "lr"),
-            tasks,
         ),
-        per_task_table(
+        per_task(
             5,
             "Performance of different tasks with epoch variation",
             sweep(grid, "epochs", lambda v: f"epoch={v}"),
             variant(grid, "epochs"),
-            tasks,
         ),
-        per_task_table(
+        per_task(
             6,
             "Performance of different tasks with Number of freezing layers variation",
             sweep(grid, "finetune", FINETUNE_LABELS.get),
             variant(grid, "finetune"),
-            tasks,
         ),
         Table(
             7,
@@ -322,20 +324,18 @@ def paper_tables(grid: dict) -> list[Table]:
             row_header="Fine-tune method",
             bold="column",
         ),
-        per_task_table(
+        per_task(
             8,
             "Performance of different tasks with learning rate variation",
             [("AdamW", "adamw"), ("CosineAnnealing", "base")],
             lambda task, key: f"{task}-{key}",
-            tasks,
             bold="none",
         ),
-        per_task_table(
+        per_task(
             9,
             "Performance of tasks with simultaneous optimization",
             [("Additive Loss", "additive"), ("Additive loss with SMART", "smart")],
             lambda _, key: f"{MULTITASK}-{key}",
-            tasks,
         ),
     ]
 
@@ -375,6 +375,11 @@ def job_resources(preset: dict, model: str) -> dict:
     return preset["resources"]
 
 
+# What a preset sets in every cell's settings (on top of the grid's base and the cell's own).
+PRESET_SETTINGS = ("encoder", "device", "precision", "train_limit", "dev_limit", "max_length")
+PRESET_SETTINGS += ("threads", "keep_best")
+
+
 def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = None) -> dict:
     """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell.
 
@@ -391,17 +396,9 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
     if cell.tasks != ("quora",):
         settings["downsample_quora_to_sst"] = False
-    for key in (
-        "encoder",
-        "device",
-        "precision",
-        "train_limit",
-        "dev_limit",
-        "max_length",
-        "threads",
-        "keep_best",
-    ):
-        settings[key] = preset[key]
+    settings.update({key: preset[key] for key in PRESET_SETTINGS})
+    if cell_id in UNCAPPED:
+        settings["train_limit"] = None  # every train row the preset's data has
     if len(cell.tasks) > 1:
         settings["keep_best"] = True  # the CS224N submission files come from these weights
     if settings.get("model", "bert") == "bert":

@@ -98,7 +98,8 @@ def missing_runs_message(folder: str, missing: list[str], total: int) -> str:
     )
     return (
         f"config key 'runs_from': {folder}/ lacks {len(missing)} of the {total} finished runs "
-        f"that the preset's grid needs (<cell>/seed<k>/ with {' and '.join(RUN_FILES)}): "
+        f"that the preset needs (its cells: the grid, or the preset's subset of it; "
+        f"<cell>/seed<k>/ with {' and '.join(RUN_FILES)}): "
         f"{shown}. Runs read from "
         f"another folder are never trained; copy them there, or leave runs_from empty to train "
         f"the preset's own runs."

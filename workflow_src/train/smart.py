@@ -33,13 +33,27 @@ Numerics and dropout:
   so no extra pass is needed, dropout still regularises, and f(x + delta) - f(x) measures delta
   alone (with fresh masks it mostly measures two dropout draws).
 
-l_s is the symmetric divergence of the output kind:
-    multiclass  sum_c (p_c - q_c)(log p_c - log q_c)   = KL(p||q) + KL(q||p) of the softmaxes
-    binary      (p - q)(a - b), p = sigmoid(a), q = sigmoid(b): symmetric KL of two Bernoullis
-                (a softmax over a single logit would be constant 1: no signal)
-    regression  squared error
-each averaged over the batch. `forward(embeds)` is the model with the task's own head, so a
-task's regulariser can only ever call that head.
+l_s is the symmetric divergence of the output kind, written as the references write it (smart-
+pytorch's `sym_kl_loss`, MT-DNN's `SymKlCriterion`): two KL terms, each with its target detached,
+    multiclass  KL(sg(q) || p) + KL(sg(p) || q), p and q the softmaxes of student and target
+    binary      the same for the two Bernoullis sigmoid(a), sigmoid(b) (a softmax over a single
+                logit would be constant 1: no signal)
+    regression  squared error (both references: MSE, nothing detached)
+each averaged over the batch (sg: stop-gradient). Its value is the symmetric KL; its gradient
+is the references': the student's logits get p - q, the target's q - p, where differentiating
+the symmetric KL through both sides would double it (lambda = 1 acting as the references' 2).
+`forward(embeds)` is the model with the task's own head, so a task's regulariser can only ever
+call that head.
+
+How far the ascent step moves the perturbation: at sigma = 1e-5 the divergence is quadratic in
+delta, so its gradient is about 1e-5 times the head's curvature, and eta times it moves a
+perturbation of size sigma by about 1e-8 of its size (tests/test_smart.py measures it; issue
+23). At the defaults SMART is therefore, here as in the references, a consistency term under
+random noise of infinity norm about 1 per token after the normalisation, not an adversarial one.
+`step_scale: noise` makes the step eta times each token's own perturbation size (delta +
+eta |delta|_inf grad / |grad|_inf), so that eta = 1 moves the perturbation by its own size:
+a setting to test with an overlay whether an adversarial step changes the SMART claims
+(off by default: `absolute`, the references' step).
 """
 
 from __future__ import annotations
@@ -59,14 +73,33 @@ PERTURBATIONS = declared_choices(SmartConfig)["perturbation"]
 NORM_EPS = 1e-6  # the references' guard in grad / (max|grad| + eps)
 
 
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """fp32 for half-precision tensors; fp32 and fp64 as they are."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def _bernoulli_kl(log_p: torch.Tensor, log_not_p: torch.Tensor, logit: torch.Tensor):
+    """KL(Bernoulli(p) || Bernoulli(sigmoid(logit))), p given by its logs."""
+    return log_p.exp() * (log_p - F.logsigmoid(logit)) + log_not_p.exp() * (
+        log_not_p - F.logsigmoid(-logit)
+    )
+
+
 def divergence(kind: str, student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Symmetric l_s between two outputs of one head (see module doc), mean over the batch."""
-    student, target = student.float(), target.float()
+    """Symmetric l_s between two outputs of one head (see module doc), mean over the batch:
+    KL(sg(target) || student) + KL(sg(student) || target) for the classifiers."""
+    student, target = wide(student), wide(target)
     if kind == "multiclass":
         log_p, log_q = F.log_softmax(student, -1), F.log_softmax(target, -1)
-        return ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1).mean()
+        fixed_p, fixed_q = log_p.detach(), log_q.detach()
+        forward = (fixed_q.exp() * (fixed_q - log_p)).sum(-1)  # KL(sg(q) || p)
+        backward = (fixed_p.exp() * (fixed_p - log_q)).sum(-1)  # KL(sg(p) || q)
+        return (forward + backward).mean()
     if kind == "binary":
-        return ((torch.sigmoid(student) - torch.sigmoid(target)) * (student - target)).mean()
+        a, b = student.detach(), target.detach()
+        forward = _bernoulli_kl(F.logsigmoid(b), F.logsigmoid(-b), student)
+        backward = _bernoulli_kl(F.logsigmoid(a), F.logsigmoid(-a), target)
+        return (forward + backward).mean()
     if kind == "regression":
         return F.mse_loss(student, target)
     raise ValueError(f"unknown output kind {kind!r}")
@@ -129,14 +162,17 @@ def adversarial_delta(
     epsilon: float,
     steps: int,
     form: str = "token_unit_inf",
+    step_scale: str = "absolute",
 ) -> torch.Tensor:
     """The perturbation after K ascent steps from N(0, noise_std^2) noise, fp32, detached.
 
-    `forward` should replay the clean pass's dropout (see `smoothness_term`).
+    `forward` should replay the clean pass's dropout (see `smoothness_term`). `step_scale`
+    "noise" makes each token's step eta times its own perturbation's infinity norm (module doc;
+    token_unit_inf only: the other forms normalise the step themselves).
     """
     if form not in PERTURBATIONS:
         raise ValueError(f"unknown perturbation form {form!r}: one of {PERTURBATIONS}")
-    base, target = embeds.detach().float(), clean.detach()
+    base, target = wide(embeds.detach()), clean.detach()
     delta = torch.randn_like(base) * noise_std
     for _ in range(steps):
         delta.requires_grad_(True)
@@ -144,8 +180,11 @@ def adversarial_delta(
         # many examples share its batch (the references sum too).
         loss = divergence(kind, forward(base + delta), target) * target.shape[0]
         (grad,) = torch.autograd.grad(loss, delta)
-        delta, grad = delta.detach(), grad.float()
+        delta, grad = delta.detach(), wide(grad)
         if form == "token_unit_inf":
+            if step_scale == "noise":  # no guard: the gradient is ~1e-10 at sigma 1e-5
+                size = grad.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+                grad = grad / size * delta.abs().amax(-1, keepdim=True)
             delta = _token_direction(delta + step_size * grad)
         elif form == "token_eta_step":
             delta = step_size * _token_direction(grad)
@@ -199,8 +238,9 @@ def smoothness_term(
         cfg.epsilon,
         cfg.steps,
         cfg.perturbation,
+        cfg.step_scale,
     )
-    adv = divergence(kind, run(embeds.float() + delta), clean)
+    adv = divergence(kind, run(wide(embeds) + delta), clean)
     with torch.no_grad():
         real = (
             torch.ones(embeds.shape[:2], dtype=torch.bool, device=embeds.device)

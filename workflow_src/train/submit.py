@@ -78,9 +78,8 @@ def load_test_split(test_dir: Path, task: str) -> list:
 
 def load_best_model(run_dir: Path):
     """(TrainConfig, model with the best epoch's weights, tokenizer, device) of a finished run."""
-    from safetensors.torch import load_file
-
     from workflow_src.spec.config import TrainConfig
+    from workflow_src.train import checkpoint
     from workflow_src.train.build import build_model, set_up_torch
 
     weights = Path(run_dir) / BEST_WEIGHTS
@@ -93,7 +92,10 @@ def load_best_model(run_dir: Path):
     cfg = TrainConfig.from_dict(record["settings"])
     device = set_up_torch(cfg)
     model, tokenizer = build_model(cfg)
-    model.load_state_dict(load_file(str(weights)))
+    try:
+        model.load_state_dict(checkpoint.load_best(run_dir))  # checked against its digest
+    except checkpoint.CheckpointError as error:
+        raise DataError(str(error)) from None
     return cfg, model.to(device), tokenizer, device
 
 
