@@ -12,12 +12,13 @@ The settings are those of the grid's cell at the `tiny` preset, with precision f
 and the case's few overrides (to stay fast); cells with Quora keep only sst and sts, because
 the shipped data has no quora-train (the download makes a stand-in, which this fixture should
 not depend on). tests/test_golden_metrics.py trains the same settings with the code of the
-checkout and asserts the same values. The fixture in the repository was made at e88ab40, the
-commit before the package moved into one folder per stage (issue 22).
+checkout and asserts the same values. The fixture in the repository was made before the package
+moved into one folder per stage (issue 22): at e88ab40, and the SMART case at 22b4b8b (after
+issue 23's SMART fix, before train/loop.py was split); each file names its commit.
 
 Regenerate only when a change is meant to change the numbers (say so in the commit), never to
 make a refactor pass: a refactor must leave them alone. After such a change, from the commit
-that makes it (issue 23's SMART gradient fix moves the SMART case, and only it):
+that makes it (a change to SMART moves the SMART case, and only it):
 
     python tests/golden/make_tiny_metrics.py --code . --only multitask-smart
 """

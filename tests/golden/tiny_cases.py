@@ -32,14 +32,14 @@ CASES = (
         " best weights kept",
         {"epochs": 2},
     ),
-    # SMART's gradient is being fixed (issue 23): this case's numbers are meant to change
-    # with that fix, and its golden file is regenerated then (make_tiny_metrics.py --only
-    # multitask-smart). The two cases above have no SMART and must never change.
+    # SMART's numbers moved with issue 23's fix (SMART as its references compute it): this
+    # case was regenerated at 22b4b8b, the merge of that fix, whose train/loop.py was still one
+    # file, so it too checks that the split of the loop moves no number. Regenerate it only
+    # for a change meant to move SMART's numbers (make_tiny_metrics.py --only multitask-smart).
     Case(
         "multitask-smart",
         "multitask-smart",
-        "SMART on sst and sts, one epoch of one update per task; REGENERATE after issue 23's"
-        " SMART gradient fix",
+        "SMART (as issue 23 fixed it) on sst and sts, one epoch of one update per task",
         {"epochs": 1, "train_limit": 16},
     ),
 )
