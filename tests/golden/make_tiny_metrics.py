@@ -12,9 +12,10 @@ The settings are those of the grid's cell at the `tiny` preset, with precision f
 and the case's few overrides (to stay fast); cells with Quora keep only sst and sts, because
 the shipped data has no quora-train (the download makes a stand-in, which this fixture should
 not depend on). tests/test_golden_metrics.py trains the same settings with the code of the
-checkout and asserts the same values. The fixture in the repository was made before the package
-moved into one folder per stage (issue 22): at e88ab40, and the SMART case at 22b4b8b (after
-issue 23's SMART fix, before train/loop.py was split); each file names its commit.
+checkout and asserts the same values. Each file names the commit it was made at: sst-base and
+multitask-additive at 9f46182, which trained the shipped cpu reproduction (e88ab40, the last
+commit before the package moved into one folder per stage, gives the same values); the SMART
+case at 22b4b8b (after issue 23's SMART fix, before train/loop.py was split).
 
 Regenerate only when a change is meant to change the numbers (say so in the commit), never to
 make a refactor pass: a refactor must leave them alone. After such a change, from the commit
