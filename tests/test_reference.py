@@ -85,7 +85,7 @@ def test_runs_of_an_earlier_commit_ship_only_where_a_test_shows_the_same_metrics
     assert old["evidence"] == "tests/test_golden_metrics.py"
     assert old["stale_cells"] == ["multitask-smart"]
     assert reference.stale_cells(training) == ["multitask-smart"]
-    with pytest.raises(reference.ProvenanceError, match="training_commits.yaml"):
+    with pytest.raises(reference.ProvenanceError, match=r"training_commits\.yaml"):
         reference.training_commits({**records, "d": record("other", "sts-base")}, notes)
 
 

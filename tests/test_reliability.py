@@ -113,6 +113,7 @@ ATOMIC_WRITERS = {
     ("atomic.py", "write_bytes_atomic"),
     ("checkpoint.py", "save"),  # into a temporary folder, renamed as a whole
     ("report.py", "write_plots"),  # into a staging folder, renamed as a whole
+    ("download.py", "write_staged"),  # into the private staging folder; publish() renames it
 }
 WRITE_CALLS = ("write_text", "write_bytes", "save_file", "torch.save", "savefig", "json.dump")
 
