@@ -102,7 +102,7 @@ def start(args, cell: str) -> subprocess.Popen | None:
     print(f"{run_dir}: {json.dumps(settings)}", flush=True)
     with open(run_dir / "train.log", "a") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "workflow_src.train.loop", "--settings-json",
+            [sys.executable, "-m", "workflow_src.train", "--settings-json",
              json.dumps(settings), "--seed", str(args.seed), "--run-dir", str(run_dir)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

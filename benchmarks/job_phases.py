@@ -15,7 +15,7 @@ of the process (the interpreter's own start-up included: the child is timed from
 Phases (the child records an event at each boundary; a phase is the time between two):
   interpreter     fork -> the first line of the child (Python start-up)
   imports         modules the job imports before it touches data (torch, transformers, ...)
-  data            reading and checking the CSVs (train.load_data or its successor)
+  data            reading and checking the CSVs (data.prepare.load_data)
   tokenizer       loading the tokenizer;  weights: building the model (encoder weights)
   tokenise        tokenising every split, or with --tokens-dir reading the DAG's tokens files
                   (rules/tokens.smk) and taking the job's rows from them
@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (module, function, phase): wrapped in the child wherever the module defines the function.
 WRAPPED = (
-    ("workflow_src.train.loop", "load_data", "data"),
-    ("workflow_src.train.loop", "load_tokenized", "tokenise"),
+    ("workflow_src.data.prepare", "load_data", "data"),
+    ("workflow_src.data.prepare", "load_tokenized", "tokenise"),
     ("workflow_src.train.loop", "evaluate", "evaluation"),
-    ("workflow_src.train.model", "load_tokenizer", "tokenizer"),
+    ("workflow_src.data.encoders", "load_tokenizer", "tokenizer"),
     ("workflow_src.train.model", "load_transformer", "weights"),
     ("workflow_src.data.batching", "tokenize_split", "tokenise"),
     ("workflow_src.train.checkpoint", "save", "checkpoints"),

@@ -93,8 +93,8 @@ class _Rows:
 
 
 def sst_rows(args, split: str, limit, tokenizer) -> _Rows:
+    from workflow_src.data.prepare import subset
     from workflow_src.data.read import load_split
-    from workflow_src.train.loop import subset
 
     # The rows the project's run() trains and evaluates on (train_limit / dev_limit).
     examples = subset(list(load_split(args.data_dir, "sst", split).examples), limit)

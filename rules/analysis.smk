@@ -3,7 +3,9 @@
 # The report reads them; nothing under workflow_src/render computes an interval or a verdict.
 # The same command decides the claims on any folder of runs:
 #   python -m workflow_src.analysis --runs DIR --claims report/claims.yaml --out-dir OUT
-# (the model: docs/statistics.md).
+# (the model: docs/statistics.md). The cells whose runs it is given are those it decides the
+# claims on: here the preset's cells (a subset, such as `regime`'s, decides each claim on the
+# comparisons those cells make, and claims.csv's `scope` says what it was not decided on).
 
 
 localrules:

@@ -1,6 +1,6 @@
 # One training job per cell and seed: every BERT ablation cell, the BiLSTM baseline and the
-# multi-task runs go through the same command (workflow_src.train.loop). Resources come per cell
-# from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
+# multi-task runs go through the same command (python -m workflow_src.train). Resources come per
+# cell from the preset and its cost estimate (TRAIN_JOBS in common.smk, `snakemake cost`); jobs the
 # preset gives no GPU while others get one run as train_cell_cpu, which a profile's GPU
 # settings for train_cell do not reach. The encoder comes from a local folder (fetch_encoder)
 # or the package, never the network: HF_HUB_OFFLINE=1.
@@ -31,6 +31,9 @@ rule train_cell:
         # config.yaml `tracking`, as a resource rather than a param: curves change no result,
         # so switching tracking on must not rerun finished runs (a changed param would).
         tensorboard=int(config.get("tracking", "none") == "tensorboard"),
+        # The preset's within-epoch learning curve, a resource for the same reason.
+        curve_points=PRESET_CONFIG["curve_points"],
+        curve_dev_rows=PRESET_CONFIG["curve_dev_rows"],
     params:
         settings=cell_settings_json,
         tokens=cell_tokens_args,
@@ -38,7 +41,8 @@ rule train_cell:
     shell:
         "HF_HUB_OFFLINE=1 python -m workflow_src.train --settings-json {params.settings:q}"
         " --seed {wildcards.seed:q} --run-dir {params.run_dir:q} --tokens {params.tokens}"
-        " --tensorboard {resources.tensorboard:q} > {log:q} 2>&1"
+        " --tensorboard {resources.tensorboard:q} --curve-points {resources.curve_points:q}"
+        " --curve-dev-rows {resources.curve_dev_rows:q} > {log:q} 2>&1"
 
 
 use rule train_cell as train_cell_cpu with:

@@ -137,7 +137,7 @@ def test_an_explicit_precision_is_kept_whatever_the_hardware(monkeypatch):
 
 def test_the_gradient_scaler_is_on_only_for_fp16(monkeypatch):
     from workflow_src.spec.config import TrainConfig
-    from workflow_src.train.loop import Parts
+    from workflow_src.train.state import Parts
 
     model = torch.nn.Linear(2, 1)
     for resolved, enabled in (("fp32", False), ("fp16", True)):

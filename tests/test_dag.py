@@ -146,6 +146,23 @@ def test_tracking_reaches_training_jobs_as_a_resource_not_a_setting():
     assert settings.findall(plain) and settings.findall(plain) == settings.findall(tracked.stdout)
 
 
+def test_learning_curves_reach_training_jobs_as_resources_not_settings(tmp_path):
+    """A preset's curve_points / curve_dev_rows (issue 25 item 4) reach the jobs' --curve-*
+    flags without touching their settings (params): finished runs are not rerun for them."""
+    (tmp_path / "curve.yaml").write_text("presets:\n  quick:\n    curve_points: 0\n")
+    plain = run_snakemake("-n", "-p", "results/table9.tex").stdout
+    off = run_snakemake(
+        "-n", "-p", "results/table9.tex", "--configfile", str(tmp_path / "curve.yaml")
+    )
+    assert "--curve-points 10 --curve-dev-rows 64" in plain
+    assert (
+        "--curve-points 0 --curve-dev-rows 64" in off.stdout
+        and "--curve-points 10" not in off.stdout
+    )
+    settings = re.compile(r"--settings-json '([^']*)'")
+    assert settings.findall(plain) and settings.findall(plain) == settings.findall(off.stdout)
+
+
 def test_submission_target_plans_the_multitask_runs_test_download_and_one_job_per_cell():
     counts = job_counts(dry_run("submission"))
     assert counts["write_submission"] == 2  # Table 9's Additive Loss and SMART cells

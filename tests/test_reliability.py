@@ -27,7 +27,7 @@ import yaml
 from tests.conftest import REPO_ROOT, run_snakemake
 
 PACKAGE = REPO_ROOT / "workflow_src"
-SOURCES = sorted(PACKAGE.rglob("*.py"))
+SOURCES = sorted(PACKAGE.rglob("*.py"))  # every module, at any depth
 
 
 def load_harness():
@@ -113,6 +113,7 @@ ATOMIC_WRITERS = {
     ("atomic.py", "write_bytes_atomic"),
     ("checkpoint.py", "save"),  # into a temporary folder, renamed as a whole
     ("report.py", "write_plots"),  # into a staging folder, renamed as a whole
+    ("download.py", "write_staged"),  # into the private staging folder; publish() renames it
 }
 WRITE_CALLS = ("write_text", "write_bytes", "save_file", "torch.save", "savefig", "json.dump")
 
@@ -170,7 +171,7 @@ def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
     import torch
     from safetensors import safe_open
 
-    from workflow_src.train import loop as train
+    from workflow_src.train import record
 
     tmp_path, renamed = kept_run["dir"], kept_run["renamed"]
     by_target = {dst.relative_to(tmp_path).as_posix(): src for src, dst in renamed}
@@ -192,17 +193,18 @@ def test_outputs_and_checkpoints_appear_only_by_rename(kept_run):
         state
     )
     assert state["epoch"] == 1 and json.loads(state["settings"])["keep_checkpoints"] is True
-    assert state["code"] == train.code_version()
+    assert state["code"] == record.code_version()
 
 
 def test_a_checkpoint_from_other_code_is_not_resumed(kept_run, tmp_path, monkeypatch, caplog):
     """An edit to workflow_src between a kill and its rerun: start afresh, never mix versions."""
     from workflow_src.spec.config import TrainConfig
     from workflow_src.train import loop as train
+    from workflow_src.train import record
 
     shutil.copytree(kept_run["dir"] / "checkpoint", tmp_path / "checkpoint")
-    monkeypatch.setattr(train, "code_version", lambda: "edited")
-    with caplog.at_level(logging.WARNING, logger="workflow_src.train.loop"):
+    monkeypatch.setattr(record, "code_version", lambda: "edited")
+    with caplog.at_level(logging.WARNING, logger="workflow_src.train.state"):
         metrics = train.run(TrainConfig.from_dict(kept_run["settings"]), 1, tmp_path)
     assert "written by other code" in caplog.text
     assert metrics["compute"]["resumed_from_epoch"] is None

@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.fake_runs import write_fake_runs
-from workflow_src.analysis import claims
+from workflow_src.analysis import claims, outcomes, verdicts
 from workflow_src.spec import grid, selection
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
@@ -159,7 +159,7 @@ def test_restricted_claims_are_decided_without_missing_comparisons(tmp_path):
     paths = write_fake_runs(tmp_path, "cpu", (1, 2), cells=set(REGIME_LIKE))
     document, _ = selection.restrict_claims(DOCUMENT, REGIME_LIKE)
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(document))
-    results = claims.evaluate_runs(
-        claims.load_claims(tmp_path / "claims.yaml"), claims.load_outcomes(paths), n_boot=200
+    results = verdicts.evaluate_runs(
+        claims.load_claims(tmp_path / "claims.yaml"), outcomes.load_outcomes(paths)
     )
     assert results and all(not r.missing for claim in results for r in claim.results)

@@ -52,7 +52,7 @@ def metrics(workdir: Path, cell: str) -> dict:
 
 
 def training_process(workdir: Path, cell: str) -> tuple[int, str] | None:
-    """(pid, SLURM_JOB_ID) of the python running `workflow_src.train.loop` for `cell` in `workdir`.
+    """(pid, SLURM_JOB_ID) of the python running `workflow_src.train` for `cell` in `workdir`.
 
     Matched on its command line and working directory, so runs of other test sessions (same
     relative run dir, other folder) are never touched."""
@@ -64,7 +64,7 @@ def training_process(workdir: Path, cell: str) -> tuple[int, str] | None:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
             if len(argv) < 3 or not Path(argv[0].decode()).name.startswith("python"):
                 continue
-            if argv[1:3] != [b"-m", b"workflow_src.train.loop"] or wanted.encode() not in argv:
+            if argv[1:3] != [b"-m", b"workflow_src.train"] or wanted.encode() not in argv:
                 continue
             if Path(os.readlink(proc / "cwd")).resolve() != workdir.resolve():
                 continue

@@ -10,7 +10,7 @@ from transformers import BertConfig, BertModel
 
 from workflow_src.data.batching import TokenizedSplit, collate
 from workflow_src.spec.config import SmartConfig, TrainConfig
-from workflow_src.train.loop import build_model
+from workflow_src.train.build import build_model
 from workflow_src.train.model import MultitaskModel, TransformerEncoder
 from workflow_src.train.smart import (
     PERTURBATIONS,

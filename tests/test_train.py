@@ -15,9 +15,12 @@ import torch
 
 from tests.conftest import save_tiny_bert
 from workflow_src.analysis import aggregate
+from workflow_src.data import prepare
 from workflow_src.spec.config import TrainConfig
-from workflow_src.train import checkpoint
+from workflow_src.train import build, checkpoint
 from workflow_src.train import loop as train
+from workflow_src.train.curve import CurveSettings
+from workflow_src.train.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,15 +71,15 @@ def test_head_lr_puts_the_heads_in_their_own_group_and_every_trainable_weight_in
         {"encoder": tiny_encoder, "tasks": ["sst", "sts"], "lr": 1e-5, "head_lr": 1e-3,
          "finetune": finetune, "device": "cpu"}
     )  # fmt: skip
-    model, _ = train.build_model(cfg)
+    model, _ = build.build_model(cfg)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    optimizer = train.make_optimizer(cfg, trainable, torch.device("cpu"))
+    optimizer = build.make_optimizer(cfg, trainable, torch.device("cpu"))
     groups = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
     heads = {id(p) for n, p in trainable.items() if n.startswith("heads.")}
     assert groups[1e-3] == heads
     assert groups.get(1e-5, set()) == {id(p) for p in trainable.values()} - heads
     assert (1e-5 in groups) == (finetune != "none")  # a frozen encoder leaves no empty group
-    plain = train.make_optimizer(replace(cfg, head_lr=None), trainable, torch.device("cpu"))
+    plain = build.make_optimizer(replace(cfg, head_lr=None), trainable, torch.device("cpu"))
     assert [group["lr"] for group in plain.param_groups] == [1e-5]
 
 
@@ -92,14 +95,14 @@ def test_head_lr_must_be_positive_or_null():
 def test_round_robin_trains_all_sst_then_quora_then_sts():
     cfg = TrainConfig(tasks=("sts", "sst", "quora"), batch_size=4)
     lengths = {"sst": [5] * 10, "quora": [5] * 6, "sts": [5] * 3}
-    plan = train.plan_epoch(cfg, lengths, seed=1, epoch=1)
+    plan = prepare.plan_epoch(cfg, lengths, seed=1, epoch=1)
     assert [u[0][0] for u in plan] == ["sst"] * 3 + ["quora"] * 2 + ["sts"]
     assert all(len(u) == 1 for u in plan)
 
 
 def test_interleaved_takes_one_batch_of_each_remaining_task_per_update():
     cfg = TrainConfig(tasks=("sst", "sts"), batch_size=4, task_schedule="interleaved")
-    plan = train.plan_epoch(cfg, {"sst": [5] * 10, "sts": [5] * 4}, 1, 1)
+    plan = prepare.plan_epoch(cfg, {"sst": [5] * 10, "sts": [5] * 4}, 1, 1)
     assert [[t for t, _ in u] for u in plan] == [["sst", "sts"], ["sst"], ["sst"]]
 
 
@@ -107,15 +110,15 @@ def test_interleaved_takes_one_batch_of_each_remaining_task_per_update():
 def test_every_schedule_sees_every_example_once_per_epoch(schedule):
     cfg = TrainConfig(tasks=("sst", "quora", "sts"), batch_size=4, task_schedule=schedule)
     lengths = {"sst": [3] * 21, "quora": [4] * 9, "sts": [5] * 5}
-    plan = train.plan_epoch(cfg, lengths, 3, 2)
+    plan = prepare.plan_epoch(cfg, lengths, 3, 2)
     for task, n in (("sst", 21), ("quora", 9), ("sts", 5)):
         assert sorted(i for u in plan for t, b in u if t == task for i in b) == list(range(n))
-    assert plan == train.plan_epoch(cfg, lengths, 3, 2)
+    assert plan == prepare.plan_epoch(cfg, lengths, 3, 2)
 
 
 def test_proportional_mixes_tasks():
     cfg = TrainConfig(tasks=("sst", "sts"), batch_size=1, task_schedule="proportional")
-    plan = train.plan_epoch(cfg, {"sst": [3] * 40, "sts": [3] * 40}, 1, 1)
+    plan = prepare.plan_epoch(cfg, {"sst": [3] * 40, "sts": [3] * 40}, 1, 1)
     first_half = [u[0][0] for u in plan[:40]]
     assert 5 < first_half.count("sst") < 35
 
@@ -125,16 +128,16 @@ def test_proportional_mixes_tasks():
 
 def test_single_task_quora_is_sampled_down_to_the_sst_size(prepared_data):
     cfg = TrainConfig(tasks=("quora",), data_dir=str(prepared_data))
-    _, _, info = train.load_data(cfg)
-    sst_train = train.load_data(TrainConfig(tasks=("sst",), data_dir=str(prepared_data)))[2]
+    _, _, info = prepare.load_data(cfg)
+    sst_train = prepare.load_data(TrainConfig(tasks=("sst",), data_dir=str(prepared_data)))[2]
     assert info["train_examples"]["quora"] == sst_train["train_examples"]["sst"] == 8544
     assert info["quora_train_standin"] is True
     assert info["skipped_rows"]["quora/train"] == 1  # quora-dev line 2577 sits in the stand-in
-    full = train.load_data(
+    full = prepare.load_data(
         TrainConfig(tasks=("quora",), data_dir=str(prepared_data), downsample_quora_to_sst=False)
     )
     assert full[2]["train_examples"]["quora"] == 13999
-    multi = train.load_data(TrainConfig(tasks=("sst", "quora"), data_dir=str(prepared_data)))
+    multi = prepare.load_data(TrainConfig(tasks=("sst", "quora"), data_dir=str(prepared_data)))
     assert multi[2]["train_examples"]["quora"] == 13999  # multi-task keeps all of Quora (5.3)
 
 
@@ -263,11 +266,11 @@ def test_keep_best_keeps_the_best_epochs_weights(tmp_path, tiny_encoder, data_di
     with safe_open(str(path), "pt") as handle:
         assert handle.metadata()["epoch"] == str(metrics["best_epoch"])
     torch.manual_seed(99)  # other heads: the file must supply every weight
-    model, tokenizer = train.build_model(cfg)
+    model, tokenizer = build.build_model(cfg)
     model.load_state_dict(load_file(path))
-    examples = train.load_data(cfg)[1]
-    _, predictions = train.evaluate(
-        model, train.tokenize(cfg, tokenizer, examples), cfg, torch.device("cpu"), 0
+    examples = prepare.load_data(cfg)[1]
+    _, predictions = evaluate(
+        model, prepare.tokenize(cfg, tokenizer, examples), cfg, torch.device("cpu"), 0
     )
     on_disk = [float(row[2]) for row in read_predictions(tmp_path / "predictions.csv")[1:]]
     assert predictions["sts"] == pytest.approx(on_disk, abs=1e-6)
@@ -302,7 +305,8 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
     tmp_path, tiny_encoder, data_dir, monkeypatch
 ):
     cfg = tiny(tiny_encoder, data_dir, epochs=3, smart={"enabled": True})
-    whole = train.run(cfg, 3, tmp_path / "whole")
+    curve = CurveSettings(points=2, dev_rows=8)  # within-epoch points survive the kill too
+    whole = train.run(cfg, 3, tmp_path / "whole", curve=curve)
 
     real_save = checkpoint.save
 
@@ -314,14 +318,14 @@ def test_resume_after_a_kill_gives_the_metrics_of_an_uninterrupted_run(
 
     monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, 3, tmp_path / "killed")
+        train.run(cfg, 3, tmp_path / "killed", curve=curve)
     assert not (tmp_path / "killed" / "metrics.json").exists()
     assert [e for e, _ in checkpoint.epoch_dirs(tmp_path / "killed")] == [1, 2]  # previous kept
     monkeypatch.setattr(checkpoint, "save", real_save)
 
-    resumed = train.run(cfg, 3, tmp_path / "killed")
+    resumed = train.run(cfg, 3, tmp_path / "killed", curve=curve)
     assert resumed["compute"]["resumed_from_epoch"] == 2
-    assert resumed["final"] == whole["final"]
+    assert resumed["final"] == whole["final"] and resumed["curve"] == whole["curve"]
     assert [e["train_loss"] for e in resumed["epochs"]] == [
         e["train_loss"] for e in whole["epochs"]
     ]
@@ -392,7 +396,7 @@ def test_short_run_with_the_embedded_encoder_lowers_the_training_loss(tmp_path, 
 
 def test_cli_help_is_fast_and_does_not_load_torch():
     start = time.perf_counter()
-    code = "import sys; from workflow_src import train; sys.argv=['x','--help']\ntry: train.main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = "import sys; from workflow_src.train.loop import main; sys.argv=['x','--help']\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
@@ -405,7 +409,7 @@ def test_cli_refuses_bad_settings_naming_the_field(tmp_path):
         [
             sys.executable,
             "-m",
-            "workflow_src.train.loop",
+            "workflow_src.train",
             "--settings-json",
             '{"dropout": 1.5}',
             "--seed",
@@ -427,7 +431,7 @@ def test_cli_trains_from_a_settings_file(tmp_path, tiny_encoder, data_dir):
         [
             sys.executable,
             "-m",
-            "workflow_src.train.loop",
+            "workflow_src.train",
             "--settings",
             str(tmp_path / "cell.json"),
             "--seed",

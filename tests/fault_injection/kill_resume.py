@@ -70,7 +70,7 @@ def command(settings: dict, run_dir: Path, seed: int = SEED) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "workflow_src.train.loop",
+        "workflow_src.train",
         "--settings-json",
         json.dumps(settings),
         "--seed",

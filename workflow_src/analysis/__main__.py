@@ -6,8 +6,10 @@ DIR holds finished runs at any depth (each a metrics.json with its predictions.c
 results/runs/<preset>/ or reference/cpu/runs/ for instance); --runs also takes metrics.json
 files one by one (what rules/analysis.smk passes). Writes OUT/claims.csv (one row per
 comparison of the claims: docs/statistics.md says how each column is computed) and
-OUT/floors.csv (each single-task BERT cell against the BiLSTM and the majority class). A claim
-naming a cell the runs lack is kept, inconclusive, with the missing runs named in `test`.
+OUT/floors.csv (each single-task BERT cell against the BiLSTM and the majority class). On runs
+of some cells only (a preset's subset, a partial grid), each claim is decided on the comparisons
+whose cells all have runs, and its `scope` column says which it was not decided on and why; a
+claim with none of its comparisons left is not in claims.csv (the log names it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 from workflow_src.analysis import aggregate, floors
-from workflow_src.analysis.claims import ClaimsError, load_claims
+from workflow_src.analysis.claims import Claim, ClaimsError, load_claims
 from workflow_src.analysis.outcomes import OutcomesError, find_metrics, load_outcomes
 from workflow_src.analysis.statistics import CONFIDENCE
 from workflow_src.analysis.verdicts import claims_frame, evaluate_runs
@@ -59,21 +61,36 @@ def expected_false_decisions(frame) -> float:
     return decided * (1 - CONFIDENCE) / 2
 
 
+def log_scope(every: list[Claim], decided: list[Claim]) -> None:
+    """Name the claims decided on some of their comparisons, and those the runs cannot decide."""
+    partial = [claim.id for claim in decided if claim.scope]
+    if partial:
+        log.info(
+            "decided on some of their comparisons (claims.csv's scope): %s", ", ".join(partial)
+        )
+    kept = {claim.id for claim in decided}
+    left_out = [claim.id for claim in every if claim.id not in kept]
+    if left_out:
+        log.warning("not decided, no runs of their cells: %s", ", ".join(left_out))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     claims_csv, floors_csv = outputs(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         paths = find_metrics(args.runs)
-        claim_list = load_claims(args.claims)
+        every = load_claims(args.claims)
         runs, _ = aggregate.load_runs(paths)
         outcomes = load_outcomes(paths)
+        claim_list = load_claims(args.claims, cells={cell for cell, _ in outcomes})
         results = evaluate_runs(claim_list, outcomes)
         floor_rows = floors.floors_frame(runs, outcomes)
     except (OutcomesError, ClaimsError, aggregate.MetricsError) as error:
         log.error("%s", error)
         return 1
     frame = claims_frame(results)
+    log_scope(every, claim_list)
     aggregate.write_csv_atomic(frame, claims_csv)
     aggregate.write_csv_atomic(floor_rows, floors_csv)
     counts = frame.drop_duplicates("claim").claim_verdict.value_counts().to_dict()

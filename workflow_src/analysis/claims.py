@@ -2,7 +2,8 @@
 
 Claims live in `report/claims.yaml`, each a list of comparisons between cells on a task's primary
 metric, in percentage points (the format is documented at the top of that file). This module
-reads them (`load_claims`), holds the verdict rules (`comparison_verdict`, `claim_result`) and
+reads them (`load_claims`; for runs of some cells only, what those decide: `Claim.scope`, the
+claims.csv column, says what a claim was not decided on), holds the verdict rules (`comparison_verdict`, `claim_result`) and
 checks each claim against the paper's printed values (`evaluate_on_paper`: one number per cell,
 so the interval is the point itself).
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from workflow_src.analysis.statistics import CONTRADICTED, INCONCLUSIVE, REPRODUCED, verdict
+from workflow_src.spec import selection
 from workflow_src.spec.grid import Table
 from workflow_src.spec.tasks import TASKS
 
@@ -55,6 +57,7 @@ CSV_COLUMNS = [
     "claim_fragile",  # the claim's verdict flips under the cautious variant
     "pairing",  # how the cells' seeds are treated
     "selection",  # how the epoch was chosen, and the verdict at the last epoch
+    "scope",  # "" when decided on all its comparisons, else which the runs lack (selection)
 ]
 
 
@@ -101,6 +104,7 @@ class Claim:
     comparisons: tuple[Comparison, ...]
     at_least: int  # comparisons that must be reproduced (all of them unless set)
     quote: str = ""  # the paper's own sentence
+    scope: str = ""  # "" when decided on all its comparisons, else what was left out and why
 
 
 @dataclass(frozen=True)
@@ -220,38 +224,51 @@ def _comparisons(spec: dict, where: str, known_cells) -> list[Comparison]:
     return comparisons
 
 
-def load_claims(path: str | Path, known_cells=None) -> list[Claim]:
-    """Read claims.yaml; with `known_cells`, every cell named must be one of them."""
-    claims = []
-    for entry in _document(path):
-        where = f"{path}: claim {entry.get('id', '?')!r}"
-        if "id" not in entry or "text" not in entry:
-            raise ClaimsError(f"{where}: every claim needs an `id` and a `text`")
-        try:
-            comparisons = [
-                c for s in entry.get("compare", []) for c in _comparisons(s, where, known_cells)
-            ]
-        except ClaimsError as error:
-            raise ClaimsError(
-                str(error) if str(error).startswith(str(path)) else f"{where}: {error}"
-            ) from None
-        if not comparisons:
-            raise ClaimsError(f"{where}: no comparisons")
-        at_least = int(entry.get("at_least", len(comparisons)))
-        if not 1 <= at_least <= len(comparisons):
-            raise ClaimsError(f"{where}: at_least must be 1..{len(comparisons)}")
-        claims.append(
-            Claim(
-                str(entry["id"]),
-                str(entry["text"]),
-                str(entry.get("source", "")),
-                tuple(int(n) for n in entry.get("paper_tables", ())),
-                tuple(comparisons),
-                at_least,
-                str(entry.get("quote", "")),
-            )
-        )
-    return claims
+def load_claims(path: str | Path, known_cells=None, cells=None) -> list[Claim]:
+    """Read claims.yaml; with `known_cells`, every cell named must be one of them.
+
+    With `cells` (those that have runs), each claim is decided on what runs of them can decide
+    (`workflow_src.spec.selection.restrict_claims`): it keeps the comparisons whose cells all
+    have runs, its `at_least` capped at their number, and its `scope` says what was left out;
+    a claim with no comparison left is left out. The whole file is checked first."""
+    entries = _document(path)
+    claims = [_claim(entry, path, known_cells) for entry in entries]
+    if cells is None:
+        return claims
+    document, notes = selection.restrict_claims({"claims": entries}, cells)
+    return [
+        replace(_claim(entry, path, None), scope=notes.get(str(entry["id"]), ""))
+        for entry in document["claims"]
+    ]
+
+
+def _claim(entry: dict, path: str | Path, known_cells) -> Claim:
+    """One entry of claims.yaml as a Claim; a ClaimsError names the file and the claim."""
+    where = f"{path}: claim {entry.get('id', '?')!r}"
+    if "id" not in entry or "text" not in entry:
+        raise ClaimsError(f"{where}: every claim needs an `id` and a `text`")
+    try:
+        comparisons = [
+            c for s in entry.get("compare", []) for c in _comparisons(s, where, known_cells)
+        ]
+    except ClaimsError as error:
+        raise ClaimsError(
+            str(error) if str(error).startswith(str(path)) else f"{where}: {error}"
+        ) from None
+    if not comparisons:
+        raise ClaimsError(f"{where}: no comparisons")
+    at_least = int(entry.get("at_least", len(comparisons)))
+    if not 1 <= at_least <= len(comparisons):
+        raise ClaimsError(f"{where}: at_least must be 1..{len(comparisons)}")
+    return Claim(
+        str(entry["id"]),
+        str(entry["text"]),
+        str(entry.get("source", "")),
+        tuple(int(n) for n in entry.get("paper_tables", ())),
+        tuple(comparisons),
+        at_least,
+        str(entry.get("quote", "")),
+    )
 
 
 # ----------------------------------------------------------------------------- values
@@ -361,6 +378,7 @@ def claims_frame(results: list[ClaimResult]) -> pd.DataFrame:
             "claim_fragile": claim.fragile,
             "pairing": r.pairing,
             "selection": r.selection,
+            "scope": claim.claim.scope,
         }
         for claim in results
         for r in claim.results

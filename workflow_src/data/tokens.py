@@ -10,7 +10,7 @@ row of a task's train and dev file with it (batching.tokenize_split: the very ca
 job made before) and writes one .npz: per split the example ids, labels and, per sentence view,
 the token ids concatenated with their offsets; with the metadata the job checks (task,
 max_length, encoding, the tokenizer's pad id and vocabulary size) and the malformed rows left
-out. A job then takes its limited sample by row index, as train.subset does with examples, so
+out. A job then takes its limited sample by row index, as prepare.subset does with examples, so
 its batches hold exactly the tokens it computed itself before (tests/test_tokens.py).
 
 Snakemake reruns a split when its data files or the tokenizer folder change (inputs) or the

@@ -4,9 +4,12 @@
         --output reference/cpu/PROVENANCE.json
 
 Written by the ship_provenance rule (`snakemake --config preset=<name> ship_reference=True`)
-beside the copied runs and the tables rendered from them. Shipped numbers must come from one
-commit of the training code, so runs from several commits (or from outside a git checkout) are
-refused here, naming each commit's runs. No torch: it reads metrics.json files only.
+beside the copied runs and the tables rendered from them. Shipped numbers come from one commit
+of the training code, or from earlier commits that reference/training_commits.yaml lists with
+the test showing their code gives the same metrics (and the cells it does not: stale, named in
+PROVENANCE.json and the report until retrained); anything else (several unlisted commits, runs
+from outside a git checkout) is refused here, naming each commit's runs. No torch: it reads
+metrics.json files only.
 """
 
 from __future__ import annotations
@@ -23,32 +26,79 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from workflow_src.atomic import write_text_atomic
 from workflow_src.spec.layout import reference_dir
 
 log = logging.getLogger(__name__)
 
 
+COMMITS_FILE = "reference/training_commits.yaml"
+
+
 class ProvenanceError(ValueError):
     """The runs cannot be shipped as one reproduction."""
 
 
-def training_commit(records: dict[str, dict]) -> str:
-    """The one git commit that every run (path -> metrics.json record) was trained at."""
+def load_commit_notes(path: str | Path = COMMITS_FILE) -> dict[str, dict]:
+    """Earlier training commits whose runs may ship beside the current commit's (commit ->
+    {evidence, stale_cells, stale_why}); none when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    notes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for commit, note in notes.items():
+        if not isinstance(note, dict) or not note.get("evidence"):
+            raise ProvenanceError(f"{path}: commit {commit} needs an `evidence` entry")
+    return {str(commit): note for commit, note in notes.items()}
+
+
+def training_commits(records: dict[str, dict], notes: dict[str, dict] | None = None) -> dict:
+    """The commits the runs (path -> metrics.json record) were trained at.
+
+    One commit not in `notes` is the current training code; every other commit must be listed
+    in `notes` (reference/training_commits.yaml) with the test that shows its code gives the
+    current metrics, and the cells it does not (`stale_cells`, retrained before long).
+    """
+    notes = notes or {}
     by_commit: dict[str, list[str]] = {}
     for path, record in records.items():
         commit = (record.get("provenance") or {}).get("git_commit") or "unknown"
         by_commit.setdefault(commit, []).append(path)
-    if len(by_commit) == 1 and "unknown" not in by_commit:
-        return next(iter(by_commit))
-    parts = "; ".join(
-        f"{commit}: {len(paths)} runs, e.g. {sorted(paths)[0]}"
-        for commit, paths in sorted(by_commit.items())
-    )
-    raise ProvenanceError(
-        f"shipped runs must come from one known commit of the training code, found {parts}. "
-        "Rerun the runs of the other commits (delete their folders) at one commit."
-    )
+    unlisted = sorted(commit for commit in by_commit if commit not in notes)
+    if "unknown" in by_commit or len(unlisted) > 1:
+        parts = "; ".join(
+            f"{commit}: {len(paths)} runs, e.g. {sorted(paths)[0]}"
+            for commit, paths in sorted(by_commit.items())
+        )
+        raise ProvenanceError(
+            "shipped runs must come from one known commit of the training code, or from earlier "
+            f"commits listed in {COMMITS_FILE} with the test that shows their code gives the "
+            f"same metrics; found {parts}. Rerun the runs of the other commits (delete their "
+            "folders) at one commit."
+        )
+    commits = []
+    for commit, paths in sorted(by_commit.items()):
+        cells = sorted({records[path]["run"]["cell"] for path in paths})
+        entry = {"commit": commit, "runs": len(paths), "cells": cells}
+        note = notes.get(commit)
+        if note is None:
+            entry["status"] = "current training code"
+        else:
+            stale = sorted(set(cells) & set(note.get("stale_cells") or []))
+            entry["status"] = "same metrics as the current training code"
+            entry["evidence"] = note["evidence"]
+            if stale:
+                entry["stale_cells"] = stale
+                entry["stale_why"] = note.get("stale_why", "")
+        commits.append(entry)
+    return {"git_commit": unlisted[0] if unlisted else None, "commits": commits}
+
+
+def stale_cells(training: dict) -> list[str]:
+    """Cells whose shipped runs come from training code that gives other metrics today."""
+    return sorted({cell for entry in training["commits"] for cell in entry.get("stale_cells", [])})
 
 
 def training_machines(records: dict[str, dict]) -> list[dict]:
@@ -100,16 +150,22 @@ def checkout_state(root: Path, shipped_to: str | None = None) -> dict:
 
 
 def provenance(
-    preset: str, records: dict[str, dict], root: Path, configfiles: list[str] | None = None
+    preset: str,
+    records: dict[str, dict],
+    root: Path,
+    configfiles: list[str] | None = None,
+    notes: dict[str, dict] | None = None,
 ) -> dict:
     """What was shipped and from where; `configfiles` are the config overlays in force (such as
     one that ships a preset's first seed while the others train), repeated in render_again."""
     runs = [record["run"] for record in records.values()]
     overlays = "".join(f" --configfile {shlex.quote(path)}" for path in configfiles or [])
+    commits = training_commits(records, notes)
     return {
         "preset": preset,
         "training": {
-            "git_commit": training_commit(records),
+            **commits,
+            "stale_cells": stale_cells(commits),
             "runs": len(runs),
             "cells": len({run["cell"] for run in runs}),
             "seeds": sorted({run["seed"] for run in runs}),
@@ -144,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     records = {path: json.loads(Path(path).read_text()) for path in args.runs}
     try:
+        root = Path(__file__).resolve().parents[2]
         document = provenance(
-            args.preset, records, Path(__file__).resolve().parents[2], args.configfile
+            args.preset, records, root, args.configfile, load_commit_notes(root / COMMITS_FILE)
         )
     except ProvenanceError as error:
         log.error("%s", error)

@@ -193,7 +193,7 @@ class TrainConfig:
     weight_decay: float = setting(0.0, low=0.0)  # L2 for adam, decoupled for adamw
     # cosine annealing over all updates (paper base) | constant
     schedule: str = setting("cosine", choices=("cosine", "constant"))
-    # round_robin (paper) | interleaved | proportional: see train.plan_epoch
+    # round_robin (paper) | interleaved | proportional: see data.prepare.plan_epoch
     task_schedule: str = setting(
         "round_robin", choices=("round_robin", "interleaved", "proportional")
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 
 from workflow_src.spec.tasks import TASK
 
@@ -228,18 +229,13 @@ def supplementary_tables(grid: dict) -> list[Table]:
     )
     if "quora" not in tasks:
         return [constant]
+    quora_cells = ("quora-base", "quora-all-data", f"{MULTITASK}-additive")
     quora = Table(
         9,
         "Paraphrase detection by training data: the single-task sample of SST's size, all of "
         "Quora train, and multi-task training (which uses all of it)",
         ("Single-task, SST-sized sample", "Single-task, all data", "Additive Loss"),
-        (
-            Row(
-                TASK_NAMES["quora"],
-                "quora",
-                ("quora-base", "quora-all-data", f"{MULTITASK}-additive"),
-            ),
-        ),
+        (Row(TASK_NAMES["quora"], "quora", quora_cells),),
         label="Table 9, supplement (not in the paper)",
     )
     return [constant, quora]
@@ -259,29 +255,36 @@ STS_HEAD_LABELS = {
 }
 
 
-def build_tables(grid: dict) -> dict[int, Table]:
-    """Tables 2-9 of the paper, each cell of each table a cell id (Table 1 is the grid itself)."""
-    base = grid["base"]
-    tasks = tuple(grid["tasks"])
+def per_task_table(
+    number: int, caption: str, columns, cell_of, rows_for: tuple[str, ...], bold: str = "row"
+) -> Table:
+    """One row per task of `rows_for`, one column per (label, key) of `columns`: cell_of(task, key)."""
+    labels = tuple(label for label, _ in columns)
+    rows = tuple(
+        Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
+        for task in rows_for
+    )
+    return Table(number, caption, labels, rows, bold=bold)
 
-    def per_task(
-        number: int, caption: str, columns, cell_of, bold: str = "row", rows_for=tasks
-    ) -> Table:
-        """A table with one row per task and one column per entry of `columns`."""
-        labels = tuple(label for label, _ in columns)
-        rows = tuple(
-            Row(TASK_NAMES[task], task, tuple(cell_of(task, key) for _, key in columns))
-            for task in rows_for
-        )
-        return Table(number, caption, labels, rows, bold=bold)
 
-    def sweep(key: str, label) -> list[tuple[str, object]]:
-        return [(label(value), value) for value in grid[key]]
+def sweep(grid: dict, key: str, label) -> list[tuple[str, object]]:
+    """(column label, value) of every value the grid sweeps `key` over."""
+    return [(label(value), value) for value in grid[key]]
 
-    def variant(key: str):
-        return lambda task, value: variant_cell(task, key, value, base)
 
-    tables = [
+def variant(grid: dict, key: str):
+    """cell_of for a sweep of `key`: the cell of `task` with `key` set to a value."""
+    return lambda task, value: variant_cell(task, key, value, grid["base"])
+
+
+def paper_tables(grid: dict) -> list[Table]:
+    """Tables 2-9 of the paper."""
+    per_task = partial(per_task_table, rows_for=tuple(grid["tasks"]))
+    sts_heads = tuple(
+        Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, grid["base"]),))
+        for head in grid["sts_head"]
+    )
+    return [
         per_task(
             2,
             "Baseline for different Tasks",
@@ -292,35 +295,32 @@ def build_tables(grid: dict) -> dict[int, Table]:
         per_task(
             3,
             "Performance of different tasks with dropout variation",
-            sweep("dropout", lambda v: f"Dropout={v:g}"),
-            variant("dropout"),
+            sweep(grid, "dropout", lambda v: f"Dropout={v:g}"),
+            variant(grid, "dropout"),
         ),
         per_task(
             4,
             "Performance of different tasks with learning rate variation",
-            sweep("lr", lambda v: f"lr={slug(v)}"),
-            variant("lr"),
+            sweep(grid, "lr", lambda v: f"lr={slug(v)}"),
+            variant(grid, "lr"),
         ),
         per_task(
             5,
             "Performance of different tasks with epoch variation",
-            sweep("epochs", lambda v: f"epoch={v}"),
-            variant("epochs"),
+            sweep(grid, "epochs", lambda v: f"epoch={v}"),
+            variant(grid, "epochs"),
         ),
         per_task(
             6,
             "Performance of different tasks with Number of freezing layers variation",
-            sweep("finetune", FINETUNE_LABELS.get),
-            variant("finetune"),
+            sweep(grid, "finetune", FINETUNE_LABELS.get),
+            variant(grid, "finetune"),
         ),
         Table(
             7,
             "Performance of sts with variation in use of two embeddings",
             ("Performance",),
-            tuple(
-                Row(STS_HEAD_LABELS[head], "sts", (variant_cell("sts", "sts_head", head, base),))
-                for head in grid["sts_head"]
-            ),
+            sts_heads,
             row_header="Fine-tune method",
             bold="column",
         ),
@@ -338,23 +338,33 @@ def build_tables(grid: dict) -> dict[int, Table]:
             lambda _, key: f"{MULTITASK}-{key}",
         ),
     ]
+
+
+def extra_axis_tables(grid: dict) -> list[Table]:
+    """One table per EXTRA_AXES sweep the grid turns on (not in the paper)."""
+    tables = []
     for key, axis in EXTRA_AXES.items():
         if grid.get(key):
             cell_of = (
                 (lambda _, value: multitask_cell(grid, value))
                 if key == "task_schedule"
-                else variant(key)
+                else variant(grid, key)
             )
             tables.append(
-                per_task(
+                per_task_table(
                     axis.number,
                     axis.caption,
-                    sweep(key, lambda v, key=key: f"{key}={v}"),
+                    sweep(grid, key, lambda v, key=key: f"{key}={v}"),
                     cell_of,
-                    rows_for=extra_axis_tasks(key, grid),
+                    extra_axis_tasks(key, grid),
                 )
             )
-    return {table.number: table for table in tables}
+    return tables
+
+
+def build_tables(grid: dict) -> dict[int, Table]:
+    """Tables 2-9 and the extra axes' tables, each cell a cell id (Table 1 is the grid itself)."""
+    return {table.number: table for table in [*paper_tables(grid), *extra_axis_tables(grid)]}
 
 
 def job_resources(preset: dict, model: str) -> dict:
@@ -363,6 +373,11 @@ def job_resources(preset: dict, model: str) -> dict:
     if model == "bilstm" and "bilstm_resources" in preset:
         return preset["bilstm_resources"]
     return preset["resources"]
+
+
+# What a preset sets in every cell's settings (on top of the grid's base and the cell's own).
+PRESET_SETTINGS = ("encoder", "device", "precision", "train_limit", "dev_limit", "max_length")
+PRESET_SETTINGS += ("threads", "keep_best")
 
 
 def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = None) -> dict:
@@ -381,17 +396,7 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
     if cell.tasks != ("quora",):
         settings["downsample_quora_to_sst"] = False
-    for key in (
-        "encoder",
-        "device",
-        "precision",
-        "train_limit",
-        "dev_limit",
-        "max_length",
-        "threads",
-        "keep_best",
-    ):
-        settings[key] = preset[key]
+    settings.update({key: preset[key] for key in PRESET_SETTINGS})
     if cell_id in UNCAPPED:
         settings["train_limit"] = None  # every train row the preset's data has
     if len(cell.tasks) > 1:

@@ -80,7 +80,7 @@ def load_best_model(run_dir: Path):
     """(TrainConfig, model with the best epoch's weights, tokenizer, device) of a finished run."""
     from workflow_src.spec.config import TrainConfig
     from workflow_src.train import checkpoint
-    from workflow_src.train.loop import build_model, set_up_torch
+    from workflow_src.train.build import build_model, set_up_torch
 
     weights = Path(run_dir) / BEST_WEIGHTS
     if not weights.exists():
@@ -102,7 +102,7 @@ def load_best_model(run_dir: Path):
 def write_submission(run_dir: Path, test_dir: Path, out_dir: Path) -> dict:
     """The six starter files (test ones only where the test file exists) and submission.json."""
     from workflow_src.data.batching import tokenize_split
-    from workflow_src.train.loop import predict
+    from workflow_src.train.evaluate import predict
 
     cfg, model, tokenizer, device = load_best_model(run_dir)
     pad_id = tokenizer.pad_token_id or 0
