@@ -240,3 +240,22 @@ def test_quora_numbers_say_they_come_from_the_standin():
     text = findings.render_standin(REPO_ROOT / "reference" / "cpu" / "metrics.csv")
     assert "stand-in cut from quora-dev" in text
     assert "stand-in cut from quora-dev" in README.read_text()
+
+
+def test_inline_quotes_name_one_shipped_row_or_a_claims_verdict(tmp_path):
+    claims_csv_frame().to_csv(tmp_path / "claims.csv", index=False)
+    frame = claims_csv_frame()
+    row = frame[frame.claim == "lr-1e-6-worst"].iloc[1]
+    assert findings.quote("claims.csv lr-1e-6-worst 2", tmp_path, CLAIMS_YAML) == (
+        f"{row.difference:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}]"
+    )
+    magnitude = findings.quote("claims.csv lr-1e-6-worst 2 abs", tmp_path, CLAIMS_YAML)
+    assert not magnitude.startswith(("+", "-")) and "-" not in magnitude
+    assert findings.quote("claims.csv lr-1e-6-worst verdict", tmp_path, CLAIMS_YAML) == (
+        row.claim_verdict
+    )
+    with pytest.raises(findings.FindingsError, match="no row for the quote"):
+        findings.quote("claims.csv lr-1e-6-worst 99", tmp_path, CLAIMS_YAML)
+    document = "Seen: <!--q claims.csv lr-1e-6-worst 2-->stale<!--/q--> points.\n"
+    updated = findings.update(document, tmp_path, CLAIMS_YAML)
+    assert "stale" not in updated and updated.endswith("<!--/q--> points.\n")

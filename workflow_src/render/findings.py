@@ -55,6 +55,10 @@ ANSWER = re.compile(
     r"(?P<open><!-- answer: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /answer -->)",
     re.DOTALL,
 )
+# an inline quote of one shipped row: <!--q PATH CLAIM N [abs|verdict]-->...<!--/q--> (the
+# claim's N-th comparison, or its verdict), or <!--q PATH CELL FLOOR [abs]-->...<!--/q--> in a
+# floors.csv (FLOOR with "_" for spaces: majority_class)
+QUOTE = re.compile(r"(?P<open><!--q (?P<spec>[^>]+?)-->)(?P<body>.*?)(?P<close><!--/q-->)", re.S)
 SCALE_ORDER = ("cpu", "regime", "paper")  # smaller scales first; any other after, by name
 DETAIL = "docs/findings.md"
 HEADER = (
@@ -249,6 +253,35 @@ def render_standin(path: str | Path) -> str:
     )
 
 
+def interval_text(row, magnitude: bool = False) -> str:
+    """`+4.9 [+2.7, +7.1]`, or with `magnitude` the size of the difference and its interval,
+    unsigned (`3.9 [1.7, 6.1]` for -3.9 [-6.1, -1.7]), for prose that names the direction."""
+    values = (row["difference"], row["ci_low"], row["ci_high"])
+    if not magnitude:
+        return f"{values[0]:+.1f} [{values[1]:+.1f}, {values[2]:+.1f}]"
+    sign = -1 if values[0] < 0 else 1
+    low, high = sorted(sign * v for v in values[1:])
+    return f"{abs(values[0]):.1f} [{low:.1f}, {high:.1f}]"
+
+
+def quote(spec: str, root: Path, claims_yaml: str | Path) -> str:
+    """What an inline quote marker names, from the shipped CSV (see QUOTE)."""
+    path, key, which, *mode = spec.split()
+    frame = pd.read_csv(root / path)
+    if Path(path).name == "floors.csv":
+        rows = frame[(frame.cell == key) & (frame.floor == which.replace("_", " "))]
+    else:
+        rows = frame[frame.claim == key]
+        if which == "verdict":
+            if rows.empty:
+                raise FindingsError(f"{path}: no claim {key!r} (quoted as {spec!r})")
+            return str(rows.claim_verdict.iloc[0])
+        rows = rows.iloc[int(which) - 1 : int(which)] if which.isdigit() else rows.iloc[:0]
+    if rows.empty:
+        raise FindingsError(f"{path}: no row for the quote {spec!r}")
+    return interval_text(rows.iloc[0], magnitude=mode == ["abs"])
+
+
 def render_file(path: str | Path, claims_yaml: str | Path) -> str:
     """What a block naming `path` holds: the claims' table or the floors' summary."""
     if Path(path).name == "metrics.csv":
@@ -273,9 +306,13 @@ def update(document: str, root: Path, claims_yaml: str | Path) -> str:
         frame = read_claims_csv(root / match["path"])
         return match["open"] + render_detail(frame, claims_yaml) + match["close"]
 
+    def inline(match: re.Match) -> str:
+        return match["open"] + quote(match["spec"], root, claims_yaml) + match["close"]
+
     updated, answers = ANSWER.subn(answer, updated)
     updated, details = DETAIL_BLOCK.subn(detail, updated)
-    if not blocks + answers + details:
+    updated, quotes = QUOTE.subn(inline, updated)
+    if not blocks + answers + details + quotes:
         raise FindingsError("no '<!-- findings: PATH -->' ... '<!-- /findings -->' block found")
     return updated
 
