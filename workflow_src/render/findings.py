@@ -191,6 +191,12 @@ def comparison_line(row) -> str:
     return text + "\n"
 
 
+def scope_line(rows: pd.DataFrame) -> str:
+    """What a claim decided on a partial grid leaves out (claims.csv's `scope`), or nothing."""
+    scope = rows["scope"].fillna("").iloc[0] if "scope" in rows else ""
+    return f"{scope}\n\n" if scope else ""
+
+
 def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
     """One section per claim (numbered as the README's answer): the paper's sentence, the
     verdict and every comparison."""
@@ -204,6 +210,7 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
         parts.append(
             f"### {number} {claim.id}\n\n{claim.text}{quote}{source}\n\n"
             f"Verdict: {scale_verdict(rows)}, {int(rows.seeds.min())} seeds.\n\n"
+            + scope_line(rows)
             + "".join(comparison_line(row) for row in rows.itertuples())
             + "\n"
         )

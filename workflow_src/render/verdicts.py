@@ -118,6 +118,7 @@ class ClaimView:
     verdict: str
     comparisons: list[ComparisonView] = field(default_factory=list)
     fragile: bool = False
+    scope: str = ""  # what a claim on a partial grid was not decided on ("" when decided on all)
 
     @property
     def seeds(self) -> int:
@@ -202,6 +203,7 @@ def claim_views(
                     if (view := known_comparison(row, claim, where, strict)) is not None
                 ],
                 fragile=flag(rows[0].get("claim_fragile")),
+                scope=text(rows[0].get("scope")),
             )
         )
     return views
