@@ -70,8 +70,7 @@ def test_runs_of_an_earlier_commit_ship_only_where_a_test_shows_the_same_metrics
     notes = {
         "old": {
             "evidence": "tests/test_golden_metrics.py",
-            "stale_cells": ["multitask-smart"],
-            "stale_why": "SMART's gradient changed",
+            "stale_cells": {"multitask-smart": "SMART's gradient changed"},
         }
     }
     records = {
@@ -83,7 +82,7 @@ def test_runs_of_an_earlier_commit_ship_only_where_a_test_shows_the_same_metrics
     assert training["git_commit"] == "new"
     old = next(entry for entry in training["commits"] if entry["commit"] == "old")
     assert old["evidence"] == "tests/test_golden_metrics.py"
-    assert old["stale_cells"] == ["multitask-smart"]
+    assert old["stale_cells"] == {"multitask-smart": "SMART's gradient changed"}
     assert reference.stale_cells(training) == ["multitask-smart"]
     with pytest.raises(reference.ProvenanceError, match=r"training_commits\.yaml"):
         reference.training_commits({**records, "d": record("other", "sts-base")}, notes)

@@ -32,6 +32,7 @@ No torch: it reads CSV and YAML only.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -193,8 +194,8 @@ def comparison_line(row) -> str:
 
 def scope_line(rows: pd.DataFrame) -> str:
     """What a claim decided on a partial grid leaves out (claims.csv's `scope`), or nothing."""
-    scope = rows["scope"].fillna("").iloc[0] if "scope" in rows else ""
-    return f"{scope}\n\n" if scope else ""
+    scope = rows["scope"].iloc[0] if "scope" in rows else ""
+    return f"{scope}\n\n" if isinstance(scope, str) and scope else ""
 
 
 def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
@@ -260,6 +261,27 @@ def render_standin(path: str | Path) -> str:
     )
 
 
+def render_stale(path: str | Path) -> str:
+    """From a PROVENANCE.json: which shipped cells were trained by code that gives other metrics
+    today (reference/training_commits.yaml), so their numbers and verdicts await a retrain."""
+    training = json.loads(Path(path).read_text(encoding="utf-8"))["training"]
+    stale = [
+        f"`{cell}`, trained at {entry['commit'][:7]}: {why}"
+        for entry in training.get("commits", [])
+        for cell, why in entry.get("stale_cells", {}).items()
+    ]
+    if not stale:
+        return (
+            "Every shipped run was trained by today's training code, or by earlier code that a "
+            "test shows gives the same metrics.\n"
+        )
+    return (
+        "Stale until retrained (`PROVENANCE.json`): "
+        + "; ".join(stale)
+        + " Its numbers, and the verdicts that use them, are those of the earlier code.\n"
+    )
+
+
 def interval_text(row, magnitude: bool = False) -> str:
     """`+4.9 [+2.7, +7.1]`, or with `magnitude` the size of the difference and its interval,
     unsigned (`3.9 [1.7, 6.1]` for -3.9 [-6.1, -1.7]), for prose that names the direction."""
@@ -293,6 +315,8 @@ def render_file(path: str | Path, claims_yaml: str | Path) -> str:
     """What a block naming `path` holds: the claims' table or the floors' summary."""
     if Path(path).name == "metrics.csv":
         return render_standin(path)
+    if Path(path).name == "PROVENANCE.json":
+        return render_stale(path)
     if Path(path).name == "floors.csv":
         return render_floors(read_csv(path, "floors.csv", FLOOR_COLUMNS))
     return render(read_claims_csv(path), claims_yaml)

@@ -43,7 +43,7 @@ class ProvenanceError(ValueError):
 
 def load_commit_notes(path: str | Path = COMMITS_FILE) -> dict[str, dict]:
     """Earlier training commits whose runs may ship beside the current commit's (commit ->
-    {evidence, stale_cells, stale_why}); none when the file is absent."""
+    {evidence, stale_cells: {cell: what changed}}); none when the file is absent."""
     path = Path(path)
     if not path.is_file():
         return {}
@@ -59,7 +59,7 @@ def training_commits(records: dict[str, dict], notes: dict[str, dict] | None = N
 
     One commit not in `notes` is the current training code; every other commit must be listed
     in `notes` (reference/training_commits.yaml) with the test that shows its code gives the
-    current metrics, and the cells it does not (`stale_cells`, retrained before long).
+    current metrics, and the cells whose training changed since (`stale_cells`: cell -> what).
     """
     notes = notes or {}
     by_commit: dict[str, list[str]] = {}
@@ -86,12 +86,12 @@ def training_commits(records: dict[str, dict], notes: dict[str, dict] | None = N
         if note is None:
             entry["status"] = "current training code"
         else:
-            stale = sorted(set(cells) & set(note.get("stale_cells") or []))
+            changed = note.get("stale_cells") or {}
             entry["status"] = "same metrics as the current training code"
             entry["evidence"] = note["evidence"]
-            if stale:
+            if stale := {cell: changed[cell] for cell in cells if cell in changed}:
+                entry["status"] += ", but for its stale cells"
                 entry["stale_cells"] = stale
-                entry["stale_why"] = note.get("stale_why", "")
         commits.append(entry)
     return {"git_commit": unlisted[0] if unlisted else None, "commits": commits}
 
