@@ -179,7 +179,7 @@ DOCS = REPO_ROOT / "docs"
 INTERVAL = re.compile(r"([+-]?\d+\.\d) \[([+-]?\d+\.\d), ([+-]?\d+\.\d)\]")
 
 
-@pytest.mark.parametrize("document", [README, DOCS / "findings.md"])
+@pytest.mark.parametrize("document", [README, DOCS / "findings.md", DOCS / "comparable.md"])
 def test_every_generated_block_equals_what_its_csvs_give(document):
     """The README's answer (one row per finding, every shipped scale) and the docs' detail,
     floors and stand-in blocks are what `findings --update` writes from the shipped CSVs."""
