@@ -2,20 +2,24 @@
 `snakemake cost`'s, and the sustained rate that fits them (issue 27, item 3).
 
     python benchmarks/cost_fit.py --preset cpu                      # the shipped reference/cpu
-    python benchmarks/cost_fit.py --preset quick --runs results/runs/quick
+    python benchmarks/cost_fit.py --preset quick --benchmarks results/benchmarks/quick
 
 Each run's metrics.json records `compute.wall_seconds`: the run inside its process, from set-up
 (data, encoder weights) to the last output, without the interpreter and its imports. For the BERT
 runs a straight line through (model FLOPs of the run, wall seconds), scipy's linregress, gives
 the sustained TFLOP/s (1 / slope) and the in-process set-up (intercept); the BiLSTM runs give
 examples per second. `--import-s` (the interpreter and imports, benchmarks/job_phases.py) is
-added to the intercept for the estimate's `startup_s`. The last line is the preset's `cost`
-block with the fitted figures, for config.yaml.
+added to the intercept for the estimate's `startup_s`. On a busy machine wall seconds inflate
+with the load; `--benchmarks` fits Snakemake's per-job benchmark files instead (their `cpu_time`:
+CPU-seconds of the whole job, interpreter and imports included, so the intercept is the whole
+start-up and `--import-s` is not added). The last line is the preset's `cost` block with the
+fitted figures, for config.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -30,6 +34,10 @@ from workflow_src.spec import cost, grid  # noqa: E402 (needs the path above)
 def measured(runs: Path) -> dict[str, list[float]]:
     """Cell -> wall seconds of each of its runs (every seed found)."""
     out: dict[str, list[float]] = {}
+    for path in sorted(runs.glob("*/seed*.tsv")):  # Snakemake benchmark files: CPU-seconds
+        with path.open() as handle:
+            row = next(csv.DictReader(handle, delimiter="\t"))
+        out.setdefault(path.parent.name, []).append(float(row["cpu_time"]))
     for path in sorted(runs.glob("*/seed*/metrics.json")):
         compute = json.loads(path.read_text()).get("compute") or {}
         if compute.get("wall_seconds") is not None:
@@ -81,6 +89,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--runs", type=Path, help="default: reference/<preset>/runs")
+    parser.add_argument(
+        "--benchmarks", type=Path, help="fit Snakemake's benchmark TSVs (CPU-s) here instead"
+    )
     parser.add_argument("--import-s", type=float, default=3.2, help="interpreter + imports")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
     args = parser.parse_args(argv)
@@ -88,8 +99,8 @@ def main(argv=None) -> int:
 
     config = yaml.safe_load(args.config.read_text())
     config["preset"] = args.preset
-    runs = args.runs or ROOT / "reference" / args.preset / "runs"
-    result = fit(config, runs, args.import_s)
+    runs = args.benchmarks or args.runs or ROOT / "reference" / args.preset / "runs"
+    result = fit(config, runs, 0.0 if args.benchmarks else args.import_s)
     preset_cost = config["presets"][args.preset]["cost"]
     shape = cost.encoder_shape(config["presets"][args.preset]["encoder"])
     cells = grid.build_cells(config["grid"])
@@ -105,12 +116,13 @@ def main(argv=None) -> int:
             fitted = work / result["bilstm_examples_per_s"]
         print(f"{cell:<24}{n:>5}{seconds:>12.1f}{estimate:>12.1f}{fitted:>10.1f}")
     total = sum(r[3] for r in result["rows"])
+    what = "CPU-s of the whole job" if args.benchmarks else "in-process wall"
     estimated = sum(estimates)
     print(
         f"\nBERT runs: {result['tflops']:.4f} model TFLOP/s sustained, {result['setup_s']:.1f} s "
         f"set-up in the process (R^2 {result['r2']:.3f}); BiLSTM "
         f"{result['bilstm_examples_per_s'] or float('nan'):.0f} examples/s; measured "
-        f"{total / 3600:.2f} h of runs per seed (in-process wall, medians over seeds); the "
+        f"{total / 3600:.2f} h of runs per seed ({what}, medians over seeds); the "
         f"estimate at config.yaml's figures {estimated / 3600:.2f} h (with start-up)"
     )
     fitted = {
