@@ -222,7 +222,7 @@ def main(argv=None) -> int:
             speed, _ = run_contender(name, args, args.train_limit, 64, args.seed)
             speeds[name].append(speed)
             print(
-                f"round {r} {name:14s} {speed:7.1f} examples/s "
+                f"round {r} {name:18s} {speed:7.1f} examples/s "
                 f"({time.perf_counter() - start:.0f}s with set-up)",
                 flush=True,
             )
@@ -233,14 +233,14 @@ def main(argv=None) -> int:
         limit = args.quality_limit or None
         for name in args.contenders:
             _, accuracy[name] = run_contender(name, args, limit, None, args.seed)
-            print(f"quality {name:14s} dev accuracy {accuracy[name]:.4f}", flush=True)
+            print(f"quality {name:18s} dev accuracy {accuracy[name]:.4f}", flush=True)
 
     print()
-    print(f"{'contender':14s} {'examples/s (median)':>20s} {'dev accuracy':>13s}")
+    print(f"{'contender':18s} {'examples/s (median)':>20s} {'dev accuracy':>13s}")
     for name in args.contenders:
         acc = f"{accuracy[name]:.4f}" if name in accuracy else "-"
         speed = f"{median[name]:.1f}" if name in median else "-"
-        print(f"{name:14s} {speed:>20s} {acc:>13s}")
+        print(f"{name:18s} {speed:>20s} {acc:>13s}")
     if args.json:
         args.json.write_text(
             json.dumps(
