@@ -68,8 +68,7 @@ def test_cells_shared_between_tables_run_once_and_total_41():
 
 def test_cell_settings_layer_base_preset_and_cell():
     settings = grid.cell_settings(CONFIG, "sst-lr1e-4")
-    lr_scale = CONFIG["presets"][CONFIG["preset"]].get("lr_scale", 1)
-    assert settings["lr"] == pytest.approx(1e-4 * lr_scale, rel=1e-12)
+    assert settings["lr"] == 1e-4  # the sweep's largest rate, at every lr_scale
     assert settings["dropout"] == CONFIG["grid"]["base"]["dropout"]
     assert settings["encoder"] == CONFIG["presets"][CONFIG["preset"]]["encoder"]
     assert settings["tasks"] == ["sst"]
@@ -299,7 +298,9 @@ def test_a_preset_lr_scale_multiplies_the_bert_cells_rates_only():
     config["presets"]["quick"] = {**CONFIG["presets"]["quick"], "lr_scale": 10}
     config["preset"] = "quick"
     assert grid.cell_settings(config, "sst-base")["lr"] == 1e-4
-    assert grid.cell_settings(config, "sst-lr1e-6")["lr"] == 1e-5  # the sweep keeps its ratios
+    assert grid.cell_settings(config, "sst-lr1e-6")["lr"] == 1e-5
+    # never past the sweep's largest rate (1e-3 collapses the STS regression)
+    assert grid.cell_settings(config, "sts-lr1e-4")["lr"] == max(CONFIG["grid"]["lr"]) == 1e-4
     assert grid.cell_settings(config, "multitask-smart")["lr"] == 1e-4
     bilstm_lr = CONFIG["grid"]["bilstm"]["lr"]
     assert grid.cell_settings(config, "sst-bilstm")["lr"] == bilstm_lr
