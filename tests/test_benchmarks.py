@@ -153,3 +153,32 @@ def test_carrying_data_without_the_verified_files_names_them_and_the_remedy(tmp_
     (tmp_path / "ids-sst-train.csv").write_text("id\tsentence\tsentiment\n")
     with pytest.raises(SystemExit, match=r"lacks ids-sst-dev\.csv.*snakemake --cores 1"):
         carry.carry_data(tmp_path, tmp_path / "out")
+
+
+def test_throughput_benchmark_compares_with_the_trainer_as_a_careful_user_sets_it_up():
+    bench = _load("train_throughput")
+    assert "trainer-bf16-group" in bench.parse_args([]).contenders
+    assert bench.TRAINER[-1] == "trainer-bf16-group"
+
+
+def test_cost_fit_recovers_the_rate_and_set_up_the_runs_were_made_with(tmp_path, config):
+    """Runs whose wall seconds follow set-up + FLOPs / rate (BiLSTM: examples / rate) give
+    back that rate, set-up and examples/s."""
+    import json
+
+    from workflow_src.spec import grid
+
+    fit = _load("cost_fit")
+    config = {**config, "preset": "cpu"}
+    cells = grid.build_cells(config["grid"])
+    for cell in ("sst-base", "sts-base", "quora-epochs20", "sst-finetune-none", "sts-bilstm"):
+        model, work = fit.run_work(config, cell, cells)
+        seconds = 3.0 + work / 0.05e12 if model == "bert" else work / 200.0
+        run = tmp_path / cell / "seed1"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"compute": {"wall_seconds": seconds}}))
+    result = fit.fit(config, tmp_path, import_s=2.0)
+    assert result["tflops"] == pytest.approx(0.05)
+    assert result["setup_s"] == pytest.approx(3.0)
+    assert result["startup_s"] == pytest.approx(5.0)
+    assert result["bilstm_examples_per_s"] == pytest.approx(200.0)

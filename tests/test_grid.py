@@ -68,7 +68,7 @@ def test_cells_shared_between_tables_run_once_and_total_41():
 
 def test_cell_settings_layer_base_preset_and_cell():
     settings = grid.cell_settings(CONFIG, "sst-lr1e-4")
-    assert settings["lr"] == 1e-4
+    assert settings["lr"] == 1e-4  # the sweep's largest rate, at every lr_scale
     assert settings["dropout"] == CONFIG["grid"]["base"]["dropout"]
     assert settings["encoder"] == CONFIG["presets"][CONFIG["preset"]]["encoder"]
     assert settings["tasks"] == ["sst"]
@@ -152,8 +152,8 @@ def test_multitask_settings_are_the_best_mean_over_tasks_of_tables_3_to_8():
         "optimizer": {"AdamW": "adamw", "CosineAnnealing": "adam"}[best(8)],
     }
     assert CONFIG["grid"]["multitask"]["tuned"] == values
-    settings = grid.cell_settings(CONFIG, "multitask-additive")
-    scale = CONFIG["presets"][CONFIG["preset"]]["epoch_scale"]
+    settings = grid.cell_settings({**CONFIG, "preset": "cpu"}, "multitask-additive")
+    scale = CONFIG["presets"]["cpu"]["epoch_scale"]
     assert settings["epochs"] == max(1, round(values["epochs"] * scale))
     assert {k: settings[k] for k in ("dropout", "lr", "finetune", "sts_head", "optimizer")} == {
         k: values[k] for k in ("dropout", "lr", "finetune", "sts_head", "optimizer")
@@ -286,7 +286,7 @@ def test_a_new_value_on_a_paper_axis_is_a_new_column():
 
 def test_a_preset_head_lr_reaches_the_bert_cells_only():
     config = {**CONFIG, "presets": {**CONFIG["presets"]}}
-    config["presets"]["quick"] = {**CONFIG["presets"]["quick"], "head_lr": 1e-3}
+    config["presets"]["quick"] = {**CONFIG["presets"]["quick"], "head_lr": 1e-3, "lr_scale": 1}
     config["preset"] = "quick"
     assert grid.cell_settings(config, "sst-lr1e-6")["head_lr"] == 1e-3
     assert grid.cell_settings(config, "sst-lr1e-6")["lr"] == 1e-6  # the encoder keeps its rate
@@ -319,3 +319,21 @@ def test_quora_all_data_is_the_one_cell_exempt_from_the_preset_train_cap(preset)
     settings = grid.cell_settings(config, "quora-all-data", cells)
     assert settings["train_limit"] is None and not settings["downsample_quora_to_sst"]
     assert cost.examples(settings)["quora"][0] == cost.DATA_SIZES["quora"][0]
+
+
+def test_a_preset_lr_scale_multiplies_the_bert_cells_rates_only():
+    config = {**CONFIG, "presets": {**CONFIG["presets"]}}
+    config["presets"]["quick"] = {**CONFIG["presets"]["quick"], "lr_scale": 10}
+    config["preset"] = "quick"
+    assert grid.cell_settings(config, "sst-base")["lr"] == 1e-4
+    assert grid.cell_settings(config, "sst-lr1e-6")["lr"] == 1e-5
+    # never past the sweep's largest rate (1e-3 collapses the STS regression)
+    assert grid.cell_settings(config, "sts-lr1e-4")["lr"] == max(CONFIG["grid"]["lr"]) == 1e-4
+    assert grid.cell_settings(config, "multitask-smart")["lr"] == 1e-4
+    bilstm_lr = CONFIG["grid"]["bilstm"]["lr"]
+    assert grid.cell_settings(config, "sst-bilstm")["lr"] == bilstm_lr
+    config["presets"]["quick"] = {**config["presets"]["quick"], "lr_scale": 1}
+    quick = {k: v for k, v in config["presets"]["quick"].items() if k != "lr_scale"}
+    unscaled = {**config, "presets": {**config["presets"], "quick": quick}}
+    # 1 leaves the settings as without the key: no cell of a preset without it reruns.
+    assert grid.cell_settings(config, "sst-base") == grid.cell_settings(unscaled, "sst-base")

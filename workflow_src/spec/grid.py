@@ -405,6 +405,13 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         settings["batch_size"] = preset["batch_size"]
         if preset.get("head_lr") is not None:
             settings["head_lr"] = preset["head_lr"]
+        if preset.get("lr_scale", 1.0) != 1.0:
+            # As epoch_scale the epochs: every BERT cell's rate times the same factor (12
+            # significant digits: 1e-5 x 10 is 1e-4, not 1.00..02e-4), but not past the sweep's
+            # largest rate: above it the STS regression collapses to a constant, whose Pearson
+            # r is undefined (benchmarks/RESULTS.md 8.2).
+            ceiling = max(settings["lr"], *grid["lr"])
+            settings["lr"] = min(float(f"{settings['lr'] * preset['lr_scale']:.12g}"), ceiling)
     elif job_resources(preset, settings["model"])["gpu"] == 0:
         # A job given no GPU trains on the CPU cores it was given.
         settings["device"] = "cpu"
