@@ -20,46 +20,22 @@ import pandas as pd
 
 from workflow_src.analysis.claims import (
     CONTRADICTED,
+    CSV_COLUMNS,
     INCONCLUSIVE,
     MIN_SEEDS,
     REPRODUCED,
     Claim,
     load_claims,
 )
+from workflow_src.analysis.floors import COLUMNS as FLOOR_CSV_COLUMNS
 
 log = logging.getLogger(__name__)
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
-# the columns every claims.csv has (analysis.claims.CSV_COLUMNS adds df, seeds_needed,
-# robust_verdict, fragile, claim_fragile, pairing and selection, shown where present)
-REQUIRED = [
-    "claim",
-    "comparison",
-    "task",
-    "left",
-    "right",
-    "difference",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "test",
-    "seeds",
-    "verdict",
-    "indicative",
-    "claim_verdict",
-]
-FLOOR_COLUMNS = [
-    "cell",
-    "task",
-    "floor",
-    "value",
-    "floor_value",
-    "difference",
-    "ci_low",
-    "ci_high",
-    "seeds",
-    "verdict",
-    "expected_to_fail",
-]  # of analysis.floors.COLUMNS, which adds df and fragile
+# The columns every claims.csv and floors.csv has: the analysis's own lists up to the columns it
+# added later (df, seeds_needed, robust_verdict, fragile, ...), which are shown where present, so
+# that a reproduction shipped before them still renders.
+REQUIRED = CSV_COLUMNS[: CSV_COLUMNS.index("claim_verdict") + 1]
+FLOOR_COLUMNS = FLOOR_CSV_COLUMNS[: FLOOR_CSV_COLUMNS.index("expected_to_fail") + 1]
 VERDICT_WORDS = {
     REPRODUCED: "were reproduced",
     CONTRADICTED: "were contradicted",
