@@ -19,7 +19,8 @@ from tests.conftest import REPO_ROOT, SHARED_DATA, copy_workflow, run_snakemake,
 from workflow_src.data import download
 
 BEFORE = "d1a6a7c"  # the layout commit (issue 22): the workflow files before issue 26
-WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles"]
+# config.yaml too: the tree trains under the config of its day (today's schema and keys came later)
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "profiles"]
 TARGET = "results/runs/tiny/sst-base/seed1/metrics.json"
 TINY = ("--config", "preset=tiny")
 HOSTILE = "runs$(touch$IFS.pwned)"  # the issue's payload, as a folder name
@@ -45,9 +46,11 @@ def pwned(root: Path) -> list[Path]:
 
 
 def remove_workflow_files(tree: Path) -> None:
-    (tree / "Snakefile").unlink()
-    for name in WORKFLOW_FILES[1:]:
-        shutil.rmtree(tree / name)
+    for name in WORKFLOW_FILES:
+        if (tree / name).is_dir():
+            shutil.rmtree(tree / name)
+        else:
+            (tree / name).unlink()
 
 
 @pytest.fixture(scope="module")

@@ -381,11 +381,8 @@ PRESET_SETTINGS += ("threads", "keep_best")
 
 
 def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = None) -> dict:
-    """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell.
-
-    `cells` is build_cells(config["grid"]) when the caller has it: callers that ask for every
-    cell pass it, so the grid is built once, not once per cell.
-    """
+    """The full TrainConfig dict of one cell at the preset in force: base <- preset <- cell
+    (`cells`: build_cells(config["grid"]), which callers asking for every cell build once)."""
     preset_name = config["preset"]
     preset = config["presets"][preset_name]
     grid = config["grid"]
@@ -406,10 +403,8 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         if preset.get("head_lr") is not None:
             settings["head_lr"] = preset["head_lr"]
         if preset.get("lr_scale", 1.0) != 1.0:
-            # As epoch_scale the epochs: every BERT cell's rate times the same factor (12
-            # significant digits: 1e-5 x 10 is 1e-4, not 1.00..02e-4), but not past the sweep's
-            # largest rate: above it the STS regression collapses to a constant, whose Pearson
-            # r is undefined (benchmarks/RESULTS.md 8.2).
+            # Each BERT rate times the factor (to 12 digits: 1e-5 x 10 is 1e-4), capped at the
+            # sweep's largest: above it STS collapses to a constant (benchmarks/RESULTS.md 8.2).
             ceiling = max(settings["lr"], *grid["lr"])
             settings["lr"] = min(float(f"{settings['lr'] * preset['lr_scale']:.12g}"), ceiling)
     elif job_resources(preset, settings["model"])["gpu"] == 0:
