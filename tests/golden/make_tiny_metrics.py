@@ -37,24 +37,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tests.fault_injection.kill_resume import command  # noqa: E402
 from tests.golden.tiny_cases import CASES, case_settings, golden_path, values  # noqa: E402
 
 
 def train(code: Path, settings: dict, seed: int, run_dir: Path) -> dict:
     """metrics.json of one run of the training command of the checkout at `code`."""
-    command = [
-        sys.executable,
-        "-m",
-        "workflow_src.train",
-        "--settings-json",
-        json.dumps(settings),
-        "--seed",
-        str(seed),
-        "--run-dir",
-        str(run_dir),
-    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    subprocess.run(command, cwd=code, check=True, env=env)
+    subprocess.run(command(settings, run_dir, seed), cwd=code, check=True, env=env)
     return json.loads((run_dir / "metrics.json").read_text())
 
 

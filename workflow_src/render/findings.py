@@ -97,10 +97,7 @@ def comparison_label(comparison: str) -> str:
 def comparison_cell(row) -> str:
     if pd.isna(row.difference):
         return f"`{comparison_label(row.comparison)}`: {row.test or 'no runs'}"
-    return (
-        f"`{comparison_label(row.comparison)}`: {row.difference:+.1f} "
-        f"[{row.ci_low:+.1f}, {row.ci_high:+.1f}], {row.verdict}"
-    )
+    return f"`{comparison_label(row.comparison)}`: {interval_text(row)}, {row.verdict}"
 
 
 def claim_verdict(rows: pd.DataFrame) -> str:
@@ -161,10 +158,7 @@ def key_comparison(rows: pd.DataFrame) -> str:
     row = next((matching if len(matching) else rows).itertuples())
     if pd.isna(row.difference):
         return f"`{comparison_label(row.comparison)}`: no runs"
-    return (
-        f"`{comparison_label(row.comparison)}`: {row.difference:+.1f} "
-        f"[{row.ci_low:+.1f}, {row.ci_high:+.1f}]"
-    )
+    return f"`{comparison_label(row.comparison)}`: {interval_text(row)}"
 
 
 def scale_verdict(rows: pd.DataFrame) -> str:
@@ -285,7 +279,7 @@ def render_stale(path: str | Path) -> str:
 def interval_text(row, magnitude: bool = False) -> str:
     """`+4.9 [+2.7, +7.1]`, or with `magnitude` the size of the difference and its interval,
     unsigned (`3.9 [1.7, 6.1]` for -3.9 [-6.1, -1.7]), for prose that names the direction."""
-    values = (row["difference"], row["ci_low"], row["ci_high"])
+    values = (row.difference, row.ci_low, row.ci_high)  # a Series or an itertuples row
     if not magnitude:
         return f"{values[0]:+.1f} [{values[1]:+.1f}, {values[2]:+.1f}]"
     sign = -1 if values[0] < 0 else 1
