@@ -125,8 +125,8 @@ def test_quora_all_data_differs_from_quora_base_only_in_the_rows_it_trains_on():
     base = grid.cell_settings(CONFIG, "quora-base")
     all_data = grid.cell_settings(CONFIG, "quora-all-data")
     differ = {k for k in base if base[k] != all_data[k]}
-    limit = CONFIG["presets"][CONFIG["preset"]]["train_limit"]
-    cap = {"train_limit"} if limit is not None else set()
+    preset = CONFIG["presets"][CONFIG["preset"]]
+    cap = {"train_limit"} if preset["train_limit"] != preset.get("all_data_limit") else set()
     assert differ == {"downsample_quora_to_sst", "run_name"} | cap
     assert all_data["downsample_quora_to_sst"] is False
 
@@ -305,20 +305,48 @@ def test_the_base_cell_of_a_task_is_the_one_every_sweep_shares():
         assert grid.build_cells(CONFIG["grid"])[grid.base_cell(task)].overrides == {}
 
 
-@pytest.mark.parametrize("preset", ["quick", "cpu", "paper"])
+@pytest.mark.parametrize("preset", ["cpu", "regime", "paper"])
 def test_quora_all_data_is_the_one_cell_exempt_from_the_preset_train_cap(preset):
-    """Issue 23: under the cap quora-all-data would train on quora-base's rows; it trains on
-    every Quora train row the preset's data has, and `snakemake cost` counts them."""
+    """Issue 23: under the cap quora-all-data would train on quora-base's rows; at the evidence
+    presets it trains on every Quora train row the data has, and `snakemake cost` counts them."""
     from workflow_src.spec import cost
 
     config = {**copy.deepcopy(CONFIG), "preset": preset}
     cells = grid.build_cells(config["grid"])
     limit = config["presets"][preset]["train_limit"]
     uncapped = [c for c in cells if grid.cell_settings(config, c, cells)["train_limit"] != limit]
-    assert uncapped == (["quora-all-data"] if limit is not None else [])
+    assert uncapped == (
+        ["quora-all-data"] if limit is not None and "quora-all-data" in cells else []
+    )
     settings = grid.cell_settings(config, "quora-all-data", cells)
     assert settings["train_limit"] is None and not settings["downsample_quora_to_sst"]
     assert cost.examples(settings)["quora"][0] == cost.DATA_SIZES["quora"][0]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "quick"])
+def test_a_pipeline_check_bounds_quora_all_data_above_quora_base(preset):
+    """Issue 27: the 14,000-row stand-in was a fifth of the default run; a pipeline check
+    keeps the cell's direction (more rows than quora-base) at all_data_limit."""
+    config = {**copy.deepcopy(CONFIG), "preset": preset}
+    settings = grid.cell_settings(config, "quora-all-data")
+    limit = config["presets"][preset]["all_data_limit"]
+    assert (
+        settings["train_limit"] == limit > grid.cell_settings(config, "quora-base")["train_limit"]
+    )
+
+
+def test_multitask_epochs_replaces_only_the_multitask_cells_epochs():
+    config = {**copy.deepcopy(CONFIG), "preset": "quick"}
+    quick = config["presets"]["quick"]
+    cells = grid.build_cells(config["grid"])
+    epochs = {cell: grid.cell_settings(config, cell, cells)["epochs"] for cell in cells}
+    assert {c: e for c, e in epochs.items() if len(cells[c].tasks) > 1} == {
+        "multitask-additive": quick["multitask_epochs"],
+        "multitask-smart": quick["multitask_epochs"],
+    }
+    config["presets"]["quick"] = {**quick, "multitask_epochs": None}
+    unset = {cell: grid.cell_settings(config, cell, cells)["epochs"] for cell in cells}
+    assert {c for c in cells if unset[c] != epochs[c]} == {"multitask-additive", "multitask-smart"}
 
 
 def test_a_preset_lr_scale_multiplies_the_bert_cells_rates_only():

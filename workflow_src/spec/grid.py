@@ -195,7 +195,7 @@ def build_cells(grid: dict) -> dict[str, Cell]:
     return cells
 
 
-# cells exempt from the preset's train_limit: they train on every train row the preset has
+# cells exempt from the preset's train_limit: they train on its all_data_limit (null: every row)
 UNCAPPED = frozenset({"quora-all-data"})
 
 
@@ -206,9 +206,8 @@ def supplementary_cells(grid: dict) -> list[tuple[str, tuple[str, ...], dict]]:
                         cosine annealing brought no gain, yet every paper cell uses it.
     quora-all-data      single-task Quora on all of Quora train: multi-task training uses all
                         of it, single-task runs a sample of SST's size, so "multi-task lowers
-                        Quora" confounds the task mix with the data size. The one cell exempt
-                        from the preset's train_limit (UNCAPPED), at every preset: under a cap
-                        it would train on the same rows as quora-base (issue 23).
+                        Quora" confounds the task mix with the data size. Exempt from the
+                        train_limit (UNCAPPED), which would give it quora-base's rows (issue 23).
     """
     cells = [(f"{task}-constant-lr", (task,), {"schedule": "constant"}) for task in grid["tasks"]]
     if "quora" in grid["tasks"]:
@@ -391,11 +390,13 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
     if "smart" in cell.overrides:
         settings["smart"] = dict(cell.overrides["smart"])
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
+    if len(cell.tasks) > 1 and preset.get("multitask_epochs") is not None:
+        settings["epochs"] = preset["multitask_epochs"]
     if cell.tasks != ("quora",):
         settings["downsample_quora_to_sst"] = False
     settings.update({key: preset[key] for key in PRESET_SETTINGS})
     if cell_id in UNCAPPED:
-        settings["train_limit"] = None  # every train row the preset's data has
+        settings["train_limit"] = preset.get("all_data_limit")  # null: every train row
     if len(cell.tasks) > 1:
         settings["keep_best"] = True  # the CS224N submission files come from these weights
     if settings.get("model", "bert") == "bert":
