@@ -156,10 +156,12 @@ class CellCost:
         return self.train_examples * self.epochs
 
 
-def cell_cost(cell: str, settings: dict, preset: dict, shape: EncoderShape) -> CellCost:
+def cell_cost(
+    cell: str, settings: dict, preset: dict, shape: EncoderShape, data_sizes: dict = DATA_SIZES
+) -> CellCost:
     """Cost of one run of `cell` (its full settings from grid.cell_settings) at `preset`."""
     cost = preset["cost"]
-    sizes = examples(settings)
+    sizes = examples(settings, data_sizes)
     epochs = settings["epochs"]
     if settings.get("model") == "bilstm":
         per_epoch = sum(train + dev * EVAL_SHARE for train, dev in sizes.values())
