@@ -32,7 +32,11 @@ VARIANTS = {
     "multi-task 3 epochs": {"multitask_epochs": None},
     "quora-all-data on every stand-in row": {"all_data_limit": None},
     "400 train rows per task": {"train_limit": 400, "all_data_limit": 800},
-    "200 train / 100 dev rows per task": {"train_limit": 200, "dev_limit": 100, "all_data_limit": 400},
+    "200 train / 100 dev rows per task": {
+        "train_limit": 200,
+        "dev_limit": 100,
+        "all_data_limit": 400,
+    },
 }
 
 

@@ -182,3 +182,15 @@ def test_cost_fit_recovers_the_rate_and_set_up_the_runs_were_made_with(tmp_path,
     assert result["setup_s"] == pytest.approx(3.0)
     assert result["startup_s"] == pytest.approx(5.0)
     assert result["bilstm_examples_per_s"] == pytest.approx(200.0)
+
+
+def test_quick_tradeoff_prices_the_quick_variants_from_the_cost_model(config, capsys):
+    """Issue 27: the default run's trade-off table; fewer rows or epochs cost less."""
+    tradeoff = _load("quick_tradeoff")
+    assert tradeoff.main([]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    seconds = {line[:40].strip(): float(line[40:].split()[0]) for line in lines}
+    assert set(seconds) == set(tradeoff.VARIANTS)
+    now = seconds["quick (config.yaml)"]
+    assert seconds["quick before issue 27's last change"] > now > seconds["400 train rows per task"]
+    assert seconds["400 train rows per task"] > seconds["200 train / 100 dev rows per task"]
