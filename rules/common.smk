@@ -34,10 +34,12 @@ CELLS = grid.build_cells(config["grid"])
 ALL_CELLS = list(selection.selected_cells(config))
 TABLE_NUMBERS = selection.table_numbers(config, ALL_CELLS)
 HUB = config.get("hub", {})
-# The mirrors reach the download and fetch jobs through the environment, not their params:
-# where verified files come from must not rerun anything (rules/data.smk).
+# The mirrors and the data's base URL reach the download and fetch jobs through the
+# environment, not their params: where verified files come from must not rerun anything
+# (rules/data.smk).
 for mirror, variable in (
     (config["data"].get("mirror", ""), download.MIRROR_ENV),
+    (config["data"]["base_url"], download.BASE_URL_ENV),
     (HUB.get("mirror", ""), encoders.MIRROR_ENV),
 ):
     if mirror:

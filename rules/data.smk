@@ -2,9 +2,11 @@
 # its git blob SHA-1. Local: cluster compute nodes often have no internet.
 #
 # Where the files come from is not part of what results depend on, only their verified content:
-# the mirrors reach the jobs as MTB_DATA_MIRROR and MTB_HUB_MIRROR (common.smk sets them from
-# `data: mirror:` and `hub: mirror:`), not as params, so moving a mirror reruns nothing. The
-# `mirror` params stay "" only so that trees finished before keep the params they recorded.
+# the mirrors and the base URL reach the jobs as MTB_DATA_MIRROR, MTB_HUB_MIRROR and
+# MTB_DATA_BASE_URL (common.smk sets them from `data: mirror:`, `hub: mirror:` and
+# `data: base_url:`), not as params, so moving any of them reruns nothing. The `mirror` params
+# stay "" and `base_url` the starter repository's URL only so that trees finished before keep
+# the params they recorded.
 # The outputs are update(): Snakemake keeps them during a forced re-download and puts them back
 # if it fails (the job itself moves files in only once all are verified).
 
@@ -24,13 +26,13 @@ rule download_data:
         "../envs/download.yaml"
     params:
         dest=lambda wildcards, output: os.path.dirname(output[-1]),
-        base_url=config["data"]["base_url"],
+        base_url=download.RECORDED_BASE_URL,
         commit=config["data"]["commit"],
         files=json.dumps(config["data"]["files"], sort_keys=True),
         mirror="",
         standin_rows=config["data"]["quora_standin_rows"],
     shell:
-        "python -m workflow_src.data.download fetch --dest {params.dest:q} --base-url {params.base_url:q}"
+        "python -m workflow_src.data.download fetch --dest {params.dest:q}"
         " --commit {params.commit:q} --files-json {params.files:q}"
         " --standin-rows {params.standin_rows:q} > {log:q} 2>&1"
 
@@ -47,12 +49,12 @@ rule download_test_data:
         "../envs/download.yaml"
     params:
         dest=lambda wildcards, output: os.path.dirname(output[0]),
-        base_url=config["data"]["base_url"],
+        base_url=download.RECORDED_BASE_URL,
         commit=config["data"]["commit"],
         files=json.dumps(config["data"].get("test_files", {}), sort_keys=True),
         mirror="",
     shell:
-        "python -m workflow_src.data.download fetch --dest {params.dest:q} --base-url {params.base_url:q}"
+        "python -m workflow_src.data.download fetch --dest {params.dest:q}"
         " --commit {params.commit:q} --files-json {params.files:q}"
         " --optional > {log:q} 2>&1"
 

@@ -278,3 +278,17 @@ def test_cli_log_says_what_a_failed_fetch_kept(shared_data, tmp_path, caplog):
     assert "sts-dev.csv: content from" in caplog.text
     assert f"{dest} is unchanged: the files verified before are kept" in caplog.text
     assert "nothing was written" not in caplog.text.lower()
+
+
+def test_cli_takes_the_base_url_from_the_workflow_environment(tmp_path, monkeypatch, caplog):
+    """The workflow passes data.base_url as MTB_DATA_BASE_URL (rules/data.smk): the failed
+    fetch's log names the URL it tried, and without either the CLI says what it needs."""
+    monkeypatch.setenv(data.BASE_URL_ENV, "http://127.0.0.1:9/nowhere")
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    args = ["fetch", "--dest", str(tmp_path / "d"), "--commit", CONFIG["commit"],
+            "--files-json", json.dumps({"sts-dev.csv": FILES["sts-dev.csv"]})]  # fmt: skip
+    assert data.main(args) == 1
+    assert "http://127.0.0.1:9/nowhere/" in caplog.text
+    monkeypatch.delenv(data.BASE_URL_ENV)
+    with pytest.raises(SystemExit):
+        data.main(args)

@@ -95,6 +95,18 @@ def test_moving_the_data_mirror_reruns_nothing(finished_before, tmp_path):
         assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
+@pytest.mark.slow
+def test_another_base_url_for_the_data_reruns_nothing(finished_before, tmp_path):
+    """`data: base_url:` is where the verified files come from, as a mirror is: a user who moves
+    it to a proxy of the starter repository retrains nothing (it reached the download rule as a
+    param until issue 26's follow-up, so every run downstream was planned again)."""
+    overlay = tmp_path / "base_url.yaml"
+    overlay.write_text("data:\n  base_url: https://example.org/proxy/minbert\n")
+    result = run_snakemake("-n", TARGET, "--configfile", str(overlay), *TINY, cwd=finished_before)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
 # Placeholders a shell directive may take unquoted, each already safe as it is built: quoted
 # word by word in Python (shlex.quote), integers only, or a constant flag.
 UNQUOTED = {
