@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import tarfile
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, copy_workflow, run_snakemake
+from tests.conftest import copy_workflow, run_snakemake
+from tests.worktree import archive_commit
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +31,8 @@ UPSTREAM_RULES = ("download_data", "save_tokenizer", "tokenize_split", "train_ce
 
 def archive(commit: str, dest: Path) -> Path:
     """The files of `commit` in `dest`; skips the test where history lacks the commit."""
-    found = subprocess.run(
-        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO_ROOT, capture_output=True
-    )
-    if found.returncode != 0:
+    if archive_commit(commit, dest) is None:
         pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
-    tar = subprocess.run(
-        ["git", "archive", "--format=tar", commit], cwd=REPO_ROOT, capture_output=True, check=True
-    )
-    with tarfile.open(fileobj=BytesIO(tar.stdout)) as bundle:
-        bundle.extractall(dest, filter="data")
     return dest
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tarfile
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from tests.conftest import REPO_ROOT
 from tests.fault_injection.kill_resume import command
 from tests.golden.tiny_cases import CASES, golden_path, values
 from tests.test_golden_metrics import differences
+from tests.worktree import archive_commit
 from workflow_src.render.reference import load_commit_notes
 
 pytestmark = pytest.mark.slow
@@ -32,16 +31,9 @@ NOTES = load_commit_notes(REPO_ROOT / "reference" / "training_commits.yaml")
 
 
 def checkout(commit: str, dest: Path) -> Path:
-    found = subprocess.run(
-        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO_ROOT, capture_output=True
-    )
-    if found.returncode != 0:
+    """The files of `commit` in `dest`; skips the test where history lacks the commit."""
+    if archive_commit(commit, dest) is None:
         pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
-    tar = subprocess.run(
-        ["git", "archive", "--format=tar", commit], cwd=REPO_ROOT, capture_output=True, check=True
-    )
-    with tarfile.open(fileobj=BytesIO(tar.stdout)) as bundle:
-        bundle.extractall(dest, filter="data")
     return dest
 
 
