@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workflow_src.spec import cost, grid, selection  # noqa: E402
+from workflow_src.spec import cost  # noqa: E402
 
 VARIANTS = {
     "quick (config.yaml)": {},
@@ -40,17 +40,6 @@ VARIANTS = {
 }
 
 
-def dag_cpu_seconds(config: dict, sizes: dict, other_s: float) -> float:
-    preset = config["presets"][config["preset"]]
-    shape = cost.encoder_shape(preset["encoder"])
-    cells = selection.selected_cells(config)
-    total = other_s
-    for cell in cells:
-        settings = grid.cell_settings(config, cell, cells)
-        total += cost.cell_cost(cell, settings, preset, shape, sizes).seconds
-    return total
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml")
@@ -64,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, changes in VARIANTS.items():
         config = copy.deepcopy(base)
         config["presets"]["quick"].update(changes)
-        seconds = dag_cpu_seconds(config, sizes, args.other_s)
+        seconds = args.other_s + sum(c.seconds for c in cost.grid_costs(config, sizes).values())
         print(f"{name:<40} {seconds:>7.0f} {seconds / 2 / 60:>14.1f} min")
     return 0
 

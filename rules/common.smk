@@ -37,13 +37,13 @@ HUB = config.get("hub", {})
 # The mirrors and the data's base URL reach the download and fetch jobs through the
 # environment, not their params: where verified files come from must not rerun anything
 # (rules/data.smk).
-for mirror, variable in (
+for source, variable in (
     (config["data"].get("mirror", ""), download.MIRROR_ENV),
     (config["data"]["base_url"], download.BASE_URL_ENV),
     (HUB.get("mirror", ""), encoders.MIRROR_ENV),
 ):
-    if mirror:
-        os.environ[variable] = mirror
+    if source:
+        os.environ[variable] = source
 # What training jobs load (a folder, or "embedded") and the hub model to fetch first, if any. A
 # missing or incomplete local folder stops here, before any job (or GPU) is asked for.
 ENCODER, HUB_ENCODER = encoders.job_encoder(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.worktree import archive_commit
 from tests.worktree import copy_workflow as copy_workflow  # re-exported: the tests import it here
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,13 @@ def scratch_tree() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="mtb-scratch-"))
     atexit.register(shutil.rmtree, folder, True)
     return copy_workflow(folder)
+
+
+def archived(commit: str, dest: Path) -> Path:
+    """The files of `commit` in `dest`; skips the test where history lacks the commit."""
+    if archive_commit(commit, dest) is None:
+        pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
+    return dest
 
 
 def run_snakemake(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600):

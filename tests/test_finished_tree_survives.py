@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, run_snakemake
-from tests.worktree import archive_commit
+from tests.conftest import archived, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -27,13 +26,6 @@ BEFORE_THE_MOVE = "e88ab4091e019bed40af77826df6ce14eae7ab68"
 TARGETS = [f"results/runs/tiny/{cell}/seed1/metrics.json" for cell in ("sst-base", "sts-base")]
 KEPT = {"results", "data", "logs", ".snakemake"}  # what a user's checkout holds besides code
 UPSTREAM_RULES = ("download_data", "save_tokenizer", "tokenize_split", "train_cell")
-
-
-def archive(commit: str, dest: Path) -> Path:
-    """The files of `commit` in `dest`; skips the test where history lacks the commit."""
-    if archive_commit(commit, dest) is None:
-        pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
-    return dest
 
 
 def replace_code(tree: Path) -> None:
@@ -50,7 +42,7 @@ def planned_rules(dry_run_output: str) -> set[str]:
 
 
 def test_a_tree_finished_before_the_move_plans_no_training_after_it(tmp_path, shared_data):
-    tree = archive(BEFORE_THE_MOVE, tmp_path / "tree")
+    tree = archived(BEFORE_THE_MOVE, tmp_path / "tree")
     trained = run_snakemake(
         *TARGETS, "--cores", "2", "--config", "preset=tiny", cwd=tree, timeout=900
     )

@@ -315,9 +315,7 @@ def test_quora_all_data_is_the_one_cell_exempt_from_the_preset_train_cap(preset)
     cells = grid.build_cells(config["grid"])
     limit = config["presets"][preset]["train_limit"]
     uncapped = [c for c in cells if grid.cell_settings(config, c, cells)["train_limit"] != limit]
-    assert uncapped == (
-        ["quora-all-data"] if limit is not None and "quora-all-data" in cells else []
-    )
+    assert uncapped == (["quora-all-data"] if limit is not None else [])
     settings = grid.cell_settings(config, "quora-all-data", cells)
     assert settings["train_limit"] is None and not settings["downsample_quora_to_sst"]
     assert cost.examples(settings)["quora"][0] == cost.DATA_SIZES["quora"][0]

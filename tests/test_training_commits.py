@@ -14,34 +14,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, archived
 from tests.fault_injection.kill_resume import command
 from tests.golden.tiny_cases import CASES, golden_path, values
 from tests.test_golden_metrics import differences
-from tests.worktree import archive_commit
 from workflow_src.render.reference import load_commit_notes
+from workflow_src.spec import grid
 
 pytestmark = pytest.mark.slow
 
 NOTES = load_commit_notes(REPO_ROOT / "reference" / "training_commits.yaml")
 
 
-def checkout(commit: str, dest: Path) -> Path:
-    """The files of `commit` in `dest`; skips the test where history lacks the commit."""
-    if archive_commit(commit, dest) is None:
-        pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
-    return dest
-
-
 def test_every_listed_commit_names_its_evidence_and_only_grid_cells_as_stale():
-    import yaml
-
-    from workflow_src.spec import grid
-
     cells = grid.build_cells(yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["grid"])
     for commit, note in NOTES.items():
         assert len(commit) == 40 and note["evidence"]
@@ -50,7 +39,7 @@ def test_every_listed_commit_names_its_evidence_and_only_grid_cells_as_stale():
 
 @pytest.mark.parametrize("commit", sorted(NOTES), ids=[c[:7] for c in sorted(NOTES)])
 def test_a_listed_commit_trains_the_golden_cases_to_todays_numbers(commit, tmp_path, shared_data):
-    code = checkout(commit, tmp_path / "code")
+    code = archived(commit, tmp_path / "code")
     stale = set(NOTES[commit].get("stale_cells", {}))
     cases = [case for case in CASES if case.cell not in stale]
     assert cases, f"{commit[:7]}: every golden case is stale there; nothing shows its numbers"

@@ -192,13 +192,13 @@ def cell_cost(
     )
 
 
-def grid_costs(config: dict) -> dict[str, CellCost]:
+def grid_costs(config: dict, data_sizes: dict = DATA_SIZES) -> dict[str, CellCost]:
     """Every cell of the preset in force (its subset of the grid, if any), in table order."""
     preset = config["presets"][config["preset"]]
     shape = encoder_shape(preset["encoder"])
     cells = selection.selected_cells(config)
     return {
-        cell: cell_cost(cell, grid.cell_settings(config, cell, cells), preset, shape)
+        cell: cell_cost(cell, grid.cell_settings(config, cell, cells), preset, shape, data_sizes)
         for cell in cells
     }
 

@@ -390,8 +390,6 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
     if "smart" in cell.overrides:
         settings["smart"] = dict(cell.overrides["smart"])
     settings["epochs"] = max(1, round(settings["epochs"] * preset["epoch_scale"]))
-    if len(cell.tasks) > 1 and preset.get("multitask_epochs") is not None:
-        settings["epochs"] = preset["multitask_epochs"]
     if cell.tasks != ("quora",):
         settings["downsample_quora_to_sst"] = False
     settings.update({key: preset[key] for key in PRESET_SETTINGS})
@@ -399,6 +397,8 @@ def cell_settings(config: dict, cell_id: str, cells: dict[str, Cell] | None = No
         settings["train_limit"] = preset.get("all_data_limit")  # null: every train row
     if len(cell.tasks) > 1:
         settings["keep_best"] = True  # the CS224N submission files come from these weights
+        if preset.get("multitask_epochs") is not None:
+            settings["epochs"] = preset["multitask_epochs"]
     if settings.get("model", "bert") == "bert":
         settings["batch_size"] = preset["batch_size"]
         if preset.get("head_lr") is not None:
