@@ -4,6 +4,7 @@
     python benchmarks/calibrate.py run --regime scaled --epoch-scale 0.1 --lr-scale 10 --cells sst-base
     python benchmarks/calibrate.py show            # every finished calibration run, one line each
     python benchmarks/calibrate.py show --runs benchmarks/calibration_runs   # the runs CALIBRATION.md reports
+    python benchmarks/calibrate.py show --by-cell --runs reference/regime/runs  # curves by cell
 
 On a GPU machine without the embedded-encoder package or Snakemake (what issue 11's GPU part
 needs), carry the data and a bf16 copy of the encoder there (`benchmarks/gpu_carry.py`), then
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -135,21 +137,50 @@ def run(args) -> None:
         raise SystemExit(f"failed: {' '.join(failed)} (see their train.log)")
 
 
+def finished_runs(runs: Path) -> list[tuple[str, dict]]:
+    """(regime folder, metrics) of every finished run under `runs`, laid out as
+    <regime>/<cell>/seed<k>/ or, as reference/regime/runs is, <cell>/seed<k>/."""
+    found = sorted(runs.rglob("seed*/metrics.json"))
+    return [(path.parents[2].name, json.loads(path.read_text())) for path in found]
+
+
+def dev_curve(metrics: dict) -> list[float]:
+    """The run's primary dev metric after each epoch."""
+    task = metrics["run"]["tasks"][0]
+    return [epoch["dev"][task][PRIMARY[task]] for epoch in metrics["epochs"]]
+
+
 def show(args) -> None:
-    for metrics_file in sorted(args.runs.glob("*/*/seed*/metrics.json")):
-        metrics = json.loads(metrics_file.read_text())
+    for regime, metrics in finished_runs(args.runs):
+        curve = dev_curve(metrics)
         task = metrics["run"]["tasks"][0]
-        key = PRIMARY[task]
-        curve = [epoch["dev"][task][key] for epoch in metrics["epochs"]]
-        settings = metrics["settings"]
         per_epoch = metrics["compute"]["train_seconds"] / max(len(curve), 1)
         best = max(range(len(curve)), key=lambda i: curve[i])
-        regime = metrics_file.parents[2].name
         print(
             f"{regime:34s} {metrics['run']['cell']:22s} seed{metrics['run']['seed']} "
-            f"lr={settings['lr']:.0e} epochs={len(curve):2d} {key}: "
+            f"lr={metrics['settings']['lr']:.0e} epochs={len(curve):2d} {PRIMARY[task]}: "
             + " ".join(f"{v:.3f}" for v in curve)
             + f" | best {curve[best]:.3f} (epoch {best + 1}) | {per_epoch:.0f} s/epoch"
+        )
+
+
+def show_by_cell(args) -> None:
+    """One Markdown row per cell: the dev curve's mean over its seeds, where each seed's best
+    epoch lies, and the median seconds of an epoch (robust to epochs slowed by other load)."""
+    by_cell: dict[str, list[dict]] = {}
+    for _, metrics in finished_runs(args.runs):
+        by_cell.setdefault(metrics["run"]["cell"], []).append(metrics)
+    print("| cell | seeds | dev by epoch, mean over seeds | best epoch (each seed) | s/epoch (median, with dev scoring) |")
+    print("|---|---|---|---|---|")
+    for cell, runs in sorted(by_cell.items()):
+        curves = [dev_curve(metrics) for metrics in runs]
+        mean_curve = [statistics.fmean(values) for values in zip(*curves, strict=False)]
+        best_epochs = [max(range(len(curve)), key=lambda i: curve[i]) + 1 for curve in curves]
+        seconds = statistics.median(e["seconds"] for metrics in runs for e in metrics["epochs"])
+        print(
+            f"| {cell} | {len(runs)} | "
+            + " ".join(f"{v:.3f}" for v in mean_curve)
+            + f" | {', '.join(map(str, best_epochs))} | {seconds:.0f} |"
         )
 
 
@@ -180,10 +211,17 @@ def main() -> None:
         type=Path,
         default=RUNS,
         help=f"calibration runs folder (default {RUNS.relative_to(ROOT)}; the runs this page "
-        f"reports are kept, metrics.json only, in {SHIPPED.relative_to(ROOT)})",
+        f"reports are kept, metrics.json only, in {SHIPPED.relative_to(ROOT)}; or "
+        "reference/regime/runs)",
+    )
+    view.add_argument(
+        "--by-cell", action="store_true", help="a Markdown table, one row per cell over its seeds"
     )
     args = parser.parse_args()
-    run(args) if args.command == "run" else show(args)
+    if args.command == "run":
+        run(args)
+    else:
+        show_by_cell(args) if args.by_cell else show(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ No test here times anything (timings are figures for RESULTS.md, never assertion
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -194,3 +195,24 @@ def test_quick_tradeoff_prices_the_quick_variants_from_the_cost_model(config, ca
     now = seconds["quick (config.yaml)"]
     assert seconds["quick before issue 27's last change"] > now > seconds["400 train rows per task"]
     assert seconds["400 train rows per task"] > seconds["200 train / 100 dev rows per task"]
+
+
+def test_curves_by_cell_average_seeds_and_name_each_seeds_best_epoch(calibrate, tmp_path, capsys):
+    """What CALIBRATION.md's regime curves come from: reference/regime/runs lays runs out as
+    <cell>/seed<k>/, with no regime folder above them."""
+
+    def write_run(seed: int, curve: list[float], seconds: list[float]) -> None:
+        epochs = [
+            {"epoch": i + 1, "dev": {"sst": {"accuracy": value}}, "seconds": s}
+            for i, (value, s) in enumerate(zip(curve, seconds, strict=True))
+        ]
+        metrics = {"run": {"cell": "sst-base", "seed": seed, "tasks": ["sst"]}, "epochs": epochs}
+        folder = tmp_path / "sst-base" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+    write_run(1, [0.40, 0.50, 0.45], [100, 300, 100])
+    write_run(2, [0.42, 0.44, 0.46], [100, 100, 900])
+    calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path))
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row == "| sst-base | 2 | 0.410 0.470 0.455 | 2, 3 | 100 |"
