@@ -208,14 +208,34 @@ def test_the_readme_answers_first_one_row_per_finding_and_stays_short():
             assert (REPO_ROOT / link).is_file(), link  # those three come from other issues
 
 
-def test_a_second_shipped_scale_becomes_a_second_verdict_column(tmp_path):
-    for preset in ("regime", "cpu"):
+def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp_path):
+    """Issue 24: each claim's verdict at both scales side by side, each with the key comparison's
+    difference and interval; where the second scale lacks that comparison's task (the regime
+    trains no Quora), its own key comparison, named."""
+    cpu = claims_csv_frame()
+    regime = claims_csv_frame(seeds=1)
+    regime["difference"] += 10.0
+    regime = regime[regime.task != "quora"]
+    regime = regime[regime.claim != "bert-beats-bilstm"]
+    for preset, frame in (("regime", regime), ("cpu", cpu)):
         (tmp_path / preset).mkdir()
-        claims_csv_frame().to_csv(tmp_path / preset / "claims.csv", index=False)
+        frame.to_csv(tmp_path / preset / "claims.csv", index=False)
     table = findings.render_answer(tmp_path, CLAIMS_YAML)
-    header = table.splitlines()[0]
-    assert header.index("`cpu` verdict") < header.index("`regime` verdict")
-    assert all(row.count(" | ") == 5 for row in table.splitlines()[2:])
+    header, _, *rows = table.splitlines()
+    assert header.index("`cpu`: verdict") < header.index("`regime`: verdict")
+    assert all(row.count(" | ") == 5 for row in rows)
+    key = findings.key_row(cpu[cpu.claim == "lr-1e-6-worst"])
+    at_regime = regime[(regime.claim == "lr-1e-6-worst") & (regime.comparison == key.comparison)]
+    row = next(r for r in rows if "A learning rate of 1e-6 is the worst" in r)
+    cpu_cell, regime_cell = row.split(" | ")[3:5]
+    assert cpu_cell.endswith(f": {findings.interval_text(key)}")
+    assert "(indicative: 1 seeds)" in regime_cell
+    assert regime_cell.endswith(f": {findings.interval_text(at_regime.iloc[0])}")
+    assert "| not run |" in next(r for r in rows if "beats the BiLSTM" in r)
+    assert findings.key_row(cpu[cpu.claim == "all-layers-preferred"]).task == "quora"
+    number = [c.id for c in claims.load_claims(CLAIMS_YAML)].index("all-layers-preferred") + 1
+    regime_cell = next(r for r in rows if r.startswith(f"| {number} |")).split(" | ")[4]
+    assert "`sts-base > sts-finetune-last2`" in regime_cell  # names the comparison it quotes
 
 
 def test_every_interval_the_prose_quotes_is_a_shipped_row():

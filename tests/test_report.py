@@ -63,6 +63,11 @@ def built(tmp_path_factory) -> Path:
         ["--runs", *map(str, runs), "--claims", str(claims_file),
          "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv")]
     ) == 0  # fmt: skip
+    # a second shipped scale, as reference/regime/claims.csv is: no Quora, other numbers
+    decided = pd.read_csv(results / "claims.csv")
+    regime = decided[(decided.task != "quora") & (decided.claim != "bert-beats-bilstm")].copy()
+    regime[["difference", "ci_low", "ci_high"]] += 10
+    regime.to_csv(root / "regime-claims.csv", index=False)
     assert report.main(
         ["--metrics-csv", str(results / "metrics.csv"), "--summary-csv", str(results / "summary.csv"),
          "--epochs-csv", str(results / "epochs.csv"), "--paper", str(REPO_ROOT / "report/paper_results.yaml"),
@@ -70,7 +75,7 @@ def built(tmp_path_factory) -> Path:
          "--encoder", "embedded", "--seeds", "1", "2", "3", "--epoch-scale", "0.1",
          "--output", str(results / "report.html"), "--plots-dir", str(results / "plots"),
          "--claims-csv", str(results / "claims.csv"), "--floors-csv", str(results / "floors.csv"),
-         "--forest", str(results / "claims")]
+         "--forest", str(results / "claims"), "--also-claims", f"regime={root / 'regime-claims.csv'}"]
     ) == 0  # fmt: skip
     return results / "report.html"
 
@@ -326,6 +331,37 @@ def test_the_page_opens_with_a_sentence_per_verdict_class_and_writes_the_forest_
     assert html.index('id="answer"') < html.index('id="overview"') < html.index('id="claims"')
     assert built.with_name("claims.png").read_bytes().startswith(b"\x89PNG")
     assert built.with_name("claims.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_each_claim_shows_its_verdict_at_the_other_shipped_scale_on_the_same_comparison(built):
+    """Issue 24: the claims table sets the regime's verdict beside this preset's, each with the
+    key comparison's difference and interval; where the regime lacks that comparison (it trains no
+    Quora), its own key comparison, named."""
+    html = built.read_text()
+    assert "<th>Reproduced at quick</th><th>at regime</th>" in html
+    here = pd.read_csv(built.with_name("claims.csv"))
+    regime = pd.read_csv(built.parent.parent / "regime-claims.csv")
+    section = html[html.index('<section id="claims">') : html.index('<section id="tables">')]
+    rows = {row.split('"')[0]: row for row in section.split('<tr id="claim-')[1:]}
+    assert set(rows) == set(here.claim)
+    shown = {"same": 0, "named": 0, "not run": 0}
+    for claim, decided in here.groupby("claim", sort=False):
+        cells = re.findall(r'<td class="scale">.*?</td>', rows[claim], re.S)
+        assert len(cells) == 2, claim
+        key = next(decided[decided.verdict == decided.claim_verdict].itertuples(), None)
+        key = key or next(decided.itertuples())
+        same = regime[(regime.claim == claim) & (regime.comparison == key.comparison)]
+        assert f"{key.difference:+.1f} [{key.ci_low:+.1f}, {key.ci_high:+.1f}]" in cells[0]
+        if len(same):
+            assert f"{same.difference.iloc[0]:+.1f} [" in cells[1] and " on <code>" not in cells[1]
+            shown["same"] += 1
+        elif (regime.claim == claim).any():
+            assert " on <code>" in cells[1], claim  # names the comparison it quotes instead
+            shown["named"] += 1
+        else:
+            assert "not run" in cells[1], claim
+            shown["not run"] += 1
+    assert all(shown.values()), shown
 
 
 def test_floors_follow_the_papers_tables_and_captions_fold_their_detail(built):

@@ -9,10 +9,11 @@ The README's answer, between
     <!-- answer: reference -->
     <!-- /answer -->
 
-is one row per paper finding: its verdict at each shipped scale (every reference/<preset>/
-claims.csv under the folder the marker names, cpu first), the key comparison's difference and
-95% interval at the first scale (the first comparison whose verdict is the claim's), and a link
-to the detail (docs/findings.md, where the per-comparison blocks below live).
+is one row per paper finding: its key comparison (at the first scale, the first comparison whose
+verdict is the claim's), then side by side at each shipped scale (every reference/<preset>/
+claims.csv under the folder the marker names, cpu first) the claim's verdict with that
+comparison's difference and 95% interval, and a link to the detail (docs/findings.md, where the
+per-comparison blocks below live).
 
 From claims.csv, one row per claim of report/claims.yaml, in its order: the paper's finding in
 words, each comparison's difference in percentage points with its 95% interval (dev sample and
@@ -151,14 +152,10 @@ def shipped_scales(folder: Path) -> dict[str, Path]:
     return {name: found[name] for name in sorted(found, key=lambda n: (rank.get(n, 99), n))}
 
 
-def key_comparison(rows: pd.DataFrame) -> str:
-    """The first comparison whose verdict is the claim's (else the first): label, difference
-    and interval, in points."""
+def key_row(rows: pd.DataFrame):
+    """The claim's key comparison: the first whose verdict is the claim's (else the first)."""
     matching = rows[rows.verdict == rows.claim_verdict.iloc[0]]
-    row = next((matching if len(matching) else rows).itertuples())
-    if pd.isna(row.difference):
-        return f"`{comparison_label(row.comparison)}`: no runs"
-    return f"`{comparison_label(row.comparison)}`: {interval_text(row)}"
+    return next((matching if len(matching) else rows).itertuples())
 
 
 def scale_verdict(rows: pd.DataFrame) -> str:
@@ -170,6 +167,21 @@ def scale_verdict(rows: pd.DataFrame) -> str:
     seeds = int(rows.seeds.min())
     text = f"**{verdict}**" if seeds >= MIN_SEEDS else f"{verdict} (indicative: {seeds} seeds)"
     return text + (" (fragile)" if fragile else "")
+
+
+def scale_cell(rows: pd.DataFrame, comparison: str) -> str:
+    """A claim at one scale: its verdict, then the difference and interval of `comparison` (the
+    key comparison at the first scale), or, where this scale has no number for it (a task it
+    does not train), of its own key comparison, named."""
+    if rows.empty:
+        return "not run"
+    same = rows[(rows.comparison == comparison) & rows.difference.notna()]
+    if len(same):
+        return f"{scale_verdict(rows)}: {interval_text(next(same.itertuples()))}"
+    own = key_row(rows)
+    if pd.isna(own.difference):
+        return f"{scale_verdict(rows)}: no runs"
+    return f"{scale_verdict(rows)}: `{comparison_label(own.comparison)}` {interval_text(own)}"
 
 
 def comparison_line(row) -> str:
@@ -213,25 +225,27 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
 
 
 def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -> str:
-    """One row per paper finding: its verdict at each shipped scale, the key difference."""
+    """One row per paper finding: its key comparison, and at each shipped scale side by side the
+    claim's verdict with that comparison's difference and interval."""
     scales = {name: read_claims_csv(path) for name, path in shipped_scales(folder).items()}
     if not scales:
         raise FindingsError(f"{folder}: no shipped reproduction (no */claims.csv)")
     first = next(iter(scales.values()))
     names = list(scales)
     lines = [
-        "| # | the paper's finding | "
-        + " | ".join(f"`{name}` verdict" for name in names)
-        + f" | key comparison at `{names[0]}`: difference in points [95% interval] | |\n",
-        "|---|---|" + "---|" * len(names) + "---|---|\n",
+        f"| # | the paper's finding | key comparison (at `{names[0]}`) | "
+        + " | ".join(f"`{name}`: verdict, difference in points [95% interval]" for name in names)
+        + " | |\n",
+        "|---|---|---|" + "---|" * len(names) + "---|\n",
     ]
     for number, claim in enumerate(load_claims(claims_yaml), start=1):
         rows = first[first.claim == claim.id]
         if rows.empty:
             continue
-        verdicts = " | ".join(scale_verdict(f[f.claim == claim.id]) for f in scales.values())
+        key = key_row(rows).comparison
+        cells = " | ".join(scale_cell(f[f.claim == claim.id], key) for f in scales.values())
         lines.append(
-            f"| {number} | {claim.text} | {verdicts} | {key_comparison(rows)} "
+            f"| {number} | {claim.text} | `{comparison_label(key)}` | {cells} "
             f"| [detail]({detail}#{number}-{claim.id}) |\n"
         )
     return "".join(lines)

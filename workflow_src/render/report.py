@@ -279,6 +279,11 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
             sentences=verdicts.sentences(reproduced, args.preset),
             forest=data_uri(figure["png"]),
             other_scales=list(by_scale)[1:],
+            other_claims={
+                name: {view.claim.id: view for view in views}
+                for name, views in list(by_scale.items())[1:]
+            },
+            preset=args.preset,
             tables=views,
             claims=reproduced,
             on_paper=on_paper,

@@ -104,6 +104,19 @@ class ClaimView:
     def indicative(self) -> bool:
         return self.seeds < MIN_SEEDS
 
+    @property
+    def key(self) -> ComparisonView | None:
+        """The comparison quoted for the claim: the first whose verdict is the claim's (else the
+        first), as the README's answer quotes it."""
+        matching = [c for c in self.comparisons if c.verdict == self.verdict]
+        return next(iter(matching or self.comparisons), None)
+
+    def quoted(self, describe: str) -> ComparisonView | None:
+        """The comparison `describe` where this scale has a number for it, else the key: another
+        scale's verdict is shown beside this one's on the same comparison where it can be."""
+        same = [c for c in self.comparisons if c.describe == describe and not c.missing]
+        return same[0] if same else self.key
+
 
 def read_claims_csv(path: str | Path) -> pd.DataFrame:
     """claims.csv, refused (naming the file and the columns) when it is another file."""
