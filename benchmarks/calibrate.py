@@ -170,7 +170,9 @@ def show_by_cell(args) -> None:
     by_cell: dict[str, list[dict]] = {}
     for _, metrics in finished_runs(args.runs):
         by_cell.setdefault(metrics["run"]["cell"], []).append(metrics)
-    print("| cell | seeds | dev by epoch, mean over seeds | best epoch (each seed) | s/epoch (median, with dev scoring) |")
+    print(
+        "| cell | seeds | dev by epoch, mean over seeds | best epoch (each seed) | s/epoch (median, with dev scoring) |"
+    )
     print("|---|---|---|---|---|")
     for cell, runs in sorted(by_cell.items()):
         curves = [dev_curve(metrics) for metrics in runs]
