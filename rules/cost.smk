@@ -23,5 +23,7 @@ rule cost:
             },
             sort_keys=True,
         ),
+        runs=layout.runs_dir(PRESET),
     shell:
-        "python -m workflow_src.spec.cost --config-json {params.config:q} 2> {log:q}"
+        "python -m workflow_src.spec.cost --config-json {params.config:q}"
+        " --runs-dir {params.runs:q} 2> {log:q}"

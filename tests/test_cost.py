@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, copy_workflow, tool
-from workflow_src.spec import cost, grid
+from workflow_src.spec import cost, grid, layout
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
 SHAPE = cost.EncoderShape(layers=4, hidden=8, intermediate=16)
@@ -217,3 +217,24 @@ def test_snakemake_cost_prints_the_estimate_of_the_preset_in_force(tmp_path):
     expected = cost.report(at("paper"))
     assert expected.splitlines()[0] in done.stdout
     assert expected.splitlines()[-2] in done.stdout  # the CPU total line
+
+
+def test_the_estimate_counts_the_finished_runs_and_the_hours_left(tmp_path):
+    """A long background run (the regime) asks `snakemake cost` how far it has come: a run
+    counts as finished only with both of its files, and the hours left are the others'."""
+    config = at("regime")
+    costs = cost.grid_costs(config)
+    seeds = config["presets"]["regime"]["seeds"]
+    for cell, seed in (("sst-base", 1), ("sts-base", 2)):
+        for name in layout.RUN_FILES:
+            (tmp_path / cell / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+            (tmp_path / cell / f"seed{seed}" / name).write_text("{}")
+    (tmp_path / "sst-adamw" / "seed1").mkdir(parents=True)
+    (tmp_path / "sst-adamw" / "seed1" / "predictions.csv").write_text("")  # killed before the end
+    total = len(costs) * len(seeds)
+    left = (sum(c.seconds for c in costs.values()) * len(seeds)
+            - costs["sst-base"].seconds - costs["sts-base"].seconds) / 3600  # fmt: skip
+    line = cost.report(config, tmp_path).splitlines()[-1]
+    assert line.startswith(f"finished: 2 of {total} runs in {tmp_path}/")
+    assert line.endswith(f"the {total - 2} left: {left:.2f} hours")
+    assert "finished:" not in cost.report(config)

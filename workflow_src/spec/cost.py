@@ -2,7 +2,8 @@
 table and in total, for the preset in force; and each training job's Slurm resources from it.
 
     snakemake cost                                      (the local rule in rules/cost.smk)
-    python -m workflow_src.spec.cost --config-json '{"preset": ..., "presets": ..., "grid": ...}'
+    python -m workflow_src.spec.cost --config-json '{"preset": ..., "presets": ..., "grid": ...}' \
+        [--runs-dir results/runs/<preset>]   (also: how many runs are finished, the hours left)
 
 The model, per run of a cell (one seed):
 
@@ -39,7 +40,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow_src.spec import grid, selection
+from workflow_src.spec import grid, layout, selection
 from workflow_src.spec.tasks import TASK
 
 # Examples in the pinned handout files (train, dev) after the malformed rows are left out.
@@ -244,8 +245,21 @@ def table_lines(config: dict, costs: dict[str, CellCost], seeds: int) -> list[st
     return lines
 
 
-def report(config: dict) -> str:
-    """The printed estimate: one line per cell, per table, and the totals."""
+def progress_line(costs: dict[str, CellCost], seeds: list, runs_dir: str | Path) -> str:
+    """How far the preset's runs in `runs_dir` have come: what a background run of many hours
+    (the regime preset) needs to know before and while it goes on."""
+    missing = layout.missing_runs(runs_dir, costs, seeds)
+    left = sum(costs[run.split("/")[0]].seconds for run in missing) / 3600
+    total = len(costs) * len(seeds)
+    return (
+        f"finished: {total - len(missing)} of {total} runs in {runs_dir}/ (a run is finished when "
+        f"it holds {' and '.join(layout.RUN_FILES)}); the {len(missing)} left: {left:.2f} hours"
+    )
+
+
+def report(config: dict, runs_dir: str | Path | None = None) -> str:
+    """The printed estimate: one line per cell, per table, and the totals; with `runs_dir`, how
+    many of the runs are finished there and the hours left."""
     name = config["preset"]
     preset = config["presets"][name]
     seeds = len(preset["seeds"])
@@ -287,6 +301,8 @@ def report(config: dict) -> str:
         "A run shared by several tables (the base cell: Tables 3-6 and 8) counts in each of "
         "their lines and once in the totals."
     )
+    if runs_dir is not None:
+        lines.append(progress_line(costs, preset["seeds"], runs_dir))
     return "\n".join(lines)
 
 
@@ -300,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="the workflow config (preset, presets, grid, data) as JSON",
     )
+    parser.add_argument(
+        "--runs-dir", help="the preset's runs folder: also print how many are finished there"
+    )
     args = parser.parse_args(argv)
-    print(report(json.loads(args.config_json)))
+    print(report(json.loads(args.config_json), args.runs_dir))
     return 0
 
 
