@@ -221,7 +221,7 @@ def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp
         (tmp_path / preset).mkdir()
         frame.to_csv(tmp_path / preset / "claims.csv", index=False)
     table = findings.render_answer(tmp_path, CLAIMS_YAML)
-    header, _, *rows = table.splitlines()
+    header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
     assert header.index("`cpu`: verdict") < header.index("`regime`: verdict")
     assert all(row.count(" | ") == 5 for row in rows)
     key = findings.key_row(cpu[cpu.claim == "lr-1e-6-worst"])
@@ -236,6 +236,31 @@ def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp
     number = [c.id for c in claims.load_claims(CLAIMS_YAML)].index("all-layers-preferred") + 1
     regime_cell = next(r for r in rows if r.startswith(f"| {number} |")).split(" | ")[4]
     assert "`sts-base > sts-finetune-last2`" in regime_cell  # names the comparison it quotes
+
+
+def test_the_answer_names_the_findings_a_second_scale_decides_otherwise(tmp_path):
+    cpu = claims_csv_frame()
+    regime = cpu[cpu.claim != "bert-beats-bilstm"].copy()
+    flipped = regime.claim == "lr-1e-5-best-sst-sts"
+    before = cpu[cpu.claim == "lr-1e-5-best-sst-sts"].claim_verdict.iloc[0]
+    after = "inconclusive" if before != "inconclusive" else "contradicted"
+    regime.loc[flipped, "claim_verdict"] = after
+    for preset, frame in (("regime", regime), ("cpu", cpu)):
+        (tmp_path / preset).mkdir()
+        frame.to_csv(tmp_path / preset / "claims.csv", index=False)
+    number = [c.id for c in claims.load_claims(CLAIMS_YAML)].index("lr-1e-5-best-sst-sts") + 1
+    sentence = findings.render_answer(tmp_path, CLAIMS_YAML).rstrip().splitlines()[-1]
+    assert sentence == (
+        f"Of the {regime.claim.nunique()} findings decided at both `cpu` and `regime`, 1 is "
+        f"decided otherwise: {number} ({before} at `cpu`, {after} at `regime`)."
+    )
+    regime.assign(seeds=1, claim_verdict=cpu.set_index("claim").claim_verdict.groupby(level=0)
+                  .first().reindex(regime.claim).values).to_csv(
+        tmp_path / "regime" / "claims.csv", index=False)  # fmt: skip
+    sentence = findings.render_answer(tmp_path, CLAIMS_YAML).rstrip().splitlines()[-1]
+    assert sentence.endswith("indicative only (1 seeds), none is decided otherwise.")
+    (tmp_path / "regime" / "claims.csv").unlink()
+    assert "decided at both" not in findings.render_answer(tmp_path, CLAIMS_YAML)
 
 
 def test_every_interval_the_prose_quotes_is_a_shipped_row():

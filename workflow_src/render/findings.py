@@ -13,7 +13,8 @@ is one row per paper finding: its key comparison (at the first scale, the first 
 verdict is the claim's), then side by side at each shipped scale (every reference/<preset>/
 claims.csv under the folder the marker names, cpu first) the claim's verdict with that
 comparison's difference and 95% interval, and a link to the detail (docs/findings.md, where the
-per-comparison blocks below live).
+per-comparison blocks below live); under the table, for each further scale, a sentence naming the
+findings it decides otherwise than the first.
 
 From claims.csv, one row per claim of report/claims.yaml, in its order: the paper's finding in
 words, each comparison's difference in percentage points with its 95% interval (dev sample and
@@ -238,7 +239,8 @@ def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -
         + " | |\n",
         "|---|---|---|" + "---|" * len(names) + "---|\n",
     ]
-    for number, claim in enumerate(load_claims(claims_yaml), start=1):
+    claims = load_claims(claims_yaml)
+    for number, claim in enumerate(claims, start=1):
         rows = first[first.claim == claim.id]
         if rows.empty:
             continue
@@ -248,7 +250,40 @@ def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -
             f"| {number} | {claim.text} | `{comparison_label(key)}` | {cells} "
             f"| [detail]({detail}#{number}-{claim.id}) |\n"
         )
-    return "".join(lines)
+    return "".join(lines) + "".join(f"\n{line}\n" for line in scale_changes(scales, claims))
+
+
+def scale_changes(scales: dict[str, pd.DataFrame], claims: list) -> list[str]:
+    """For each scale after the first, the claims it decides otherwise than the first: what a
+    second scale is shipped to find. Only claims decided at both count."""
+    names = list(scales)
+    first = scales[names[0]]
+    sentences = []
+    for name in names[1:]:
+        other = scales[name]
+        both, changed = 0, []
+        for number, claim in enumerate(claims, start=1):
+            here, there = first[first.claim == claim.id], other[other.claim == claim.id]
+            if here.empty or there.empty:
+                continue
+            both += 1
+            before, after = here.claim_verdict.iloc[0], there.claim_verdict.iloc[0]
+            if before != after:
+                changed.append(f"{number} ({before} at `{names[0]}`, {after} at `{name}`)")
+        seeds = int(other.seeds.min())
+        caveat = f", indicative only ({seeds} seeds)" if seeds < MIN_SEEDS else ""
+        lead = f"Of the {both} findings decided at both `{names[0]}` and `{name}`{caveat}, "
+        sentences.append(
+            lead
+            + (
+                f"{len(changed)} {'is' if len(changed) == 1 else 'are'} decided otherwise: "
+                + "; ".join(changed)
+                + "."
+                if changed
+                else "none is decided otherwise."
+            )
+        )
+    return sentences
 
 
 def render_standin(path: str | Path) -> str:
