@@ -362,6 +362,11 @@ def test_each_claim_shows_its_verdict_at_the_other_shipped_scale_on_the_same_com
             assert "not run" in cells[1], claim
             shown["not run"] += 1
     assert all(shown.values()), shown
+    answer = html[html.index('id="answer"') : html.index('id="overview"')]
+    assert (
+        '<p class="scales">Of the ' in answer
+        and "findings decided at both quick and regime" in answer
+    )
 
 
 def test_floors_follow_the_papers_tables_and_captions_fold_their_detail(built):

@@ -44,7 +44,7 @@ import pandas as pd
 from workflow_src.analysis import floors
 from workflow_src.analysis.claims import MIN_SEEDS, load_claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.render.verdicts import FLOOR_COLUMNS, REQUIRED, flag
+from workflow_src.render.verdicts import FLOOR_COLUMNS, REQUIRED, decided_otherwise, flag
 
 BLOCK = re.compile(
     r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",
@@ -250,40 +250,15 @@ def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -
             f"| {number} | {claim.text} | `{comparison_label(key)}` | {cells} "
             f"| [detail]({detail}#{number}-{claim.id}) |\n"
         )
-    return "".join(lines) + "".join(f"\n{line}\n" for line in scale_changes(scales, claims))
-
-
-def scale_changes(scales: dict[str, pd.DataFrame], claims: list) -> list[str]:
-    """For each scale after the first, the claims it decides otherwise than the first: what a
-    second scale is shipped to find. Only claims decided at both count."""
-    names = list(scales)
-    first = scales[names[0]]
-    sentences = []
-    for name in names[1:]:
-        other = scales[name]
-        both, changed = 0, []
-        for number, claim in enumerate(claims, start=1):
-            here, there = first[first.claim == claim.id], other[other.claim == claim.id]
-            if here.empty or there.empty:
-                continue
-            both += 1
-            before, after = here.claim_verdict.iloc[0], there.claim_verdict.iloc[0]
-            if before != after:
-                changed.append(f"{number} ({before} at `{names[0]}`, {after} at `{name}`)")
-        seeds = int(other.seeds.min())
-        caveat = f", indicative only ({seeds} seeds)" if seeds < MIN_SEEDS else ""
-        lead = f"Of the {both} findings decided at both `{names[0]}` and `{name}`{caveat}, "
-        sentences.append(
-            lead
-            + (
-                f"{len(changed)} {'is' if len(changed) == 1 else 'are'} decided otherwise: "
-                + "; ".join(changed)
-                + "."
-                if changed
-                else "none is decided otherwise."
-            )
-        )
-    return sentences
+    decided = {
+        name: {
+            claim: (str(rows.claim_verdict.iloc[0]), int(rows.seeds.min()))
+            for claim, rows in frame.groupby("claim")
+        }
+        for name, frame in scales.items()
+    }
+    changes = decided_otherwise(decided, [claim.id for claim in claims])
+    return "".join(lines) + "".join(f"\n{sentence}\n" for sentence in changes)
 
 
 def render_standin(path: str | Path) -> str:

@@ -234,3 +234,32 @@ def sentences(views: list[ClaimView], scale: str) -> list[dict]:
             }
         )
     return out
+
+
+def decided_otherwise(
+    decided: dict[str, dict[str, tuple[str, int]]], claim_ids: list[str]
+) -> list[str]:
+    """For each scale after the first (`decided`: scale -> claim id -> (verdict, seeds)), one
+    sentence naming the claims, numbered as `claim_ids`, that it decides otherwise than the first:
+    what a second scale is shipped to find. Only claims decided at both count."""
+    names = list(decided)
+    first = decided[names[0]]
+    sentences = []
+    for name in names[1:]:
+        other = decided[name]
+        both = [claim for claim in claim_ids if claim in first and claim in other]
+        changed = [
+            f"{claim_ids.index(claim) + 1} ({first[claim][0]} at `{names[0]}`, "
+            f"{other[claim][0]} at `{name}`)"
+            for claim in both
+            if first[claim][0] != other[claim][0]
+        ]
+        seeds = min((other[claim][1] for claim in both), default=0)
+        caveat = f", indicative only ({seeds} seeds)" if seeds < MIN_SEEDS else ""
+        lead = f"Of the {len(both)} findings decided at both `{names[0]}` and `{name}`{caveat}, "
+        if not changed:
+            sentences.append(lead + "none is decided otherwise.")
+            continue
+        verb = "is" if len(changed) == 1 else "are"
+        sentences.append(f"{lead}{len(changed)} {verb} decided otherwise: {'; '.join(changed)}.")
+    return sentences
