@@ -5,6 +5,8 @@
     python benchmarks/calibrate.py show            # every finished calibration run, one line each
     python benchmarks/calibrate.py show --runs benchmarks/calibration_runs   # the runs CALIBRATION.md reports
     python benchmarks/calibrate.py show --by-cell --runs reference/regime/runs  # curves by cell
+    python benchmarks/calibrate.py show --by-cell --runs reference/regime/runs \
+        --update benchmarks/CALIBRATION.md      # rewrite the page's regime-curves block
 
 On a GPU machine without the embedded-encoder package or Snakemake (what issue 11's GPU part
 needs), carry the data and a bf16 copy of the encoder there (`benchmarks/gpu_carry.py`), then
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +50,8 @@ from workflow_src.spec import grid  # noqa: E402 (needs the path above)
 RUNS = ROOT / "benchmarks" / "runs" / "calibration"
 SHIPPED = ROOT / "benchmarks" / "calibration_runs"  # the finished runs CALIBRATION.md reports
 PRIMARY = {"sst": "accuracy", "quora": "accuracy", "sts": "pearson"}
+CURVES_OPEN, CURVES_CLOSE = "<!-- regime-curves -->", "<!-- /regime-curves -->"
+CURVES_BLOCK = re.compile(f"(?P<open>{CURVES_OPEN}\\n).*?(?P<close>{CURVES_CLOSE})", re.S)
 
 
 def regime_tag(args) -> str:
@@ -164,26 +169,40 @@ def show(args) -> None:
         )
 
 
-def show_by_cell(args) -> None:
+def curves_by_cell(runs: Path) -> str:
     """One Markdown row per cell: the dev curve's mean over its seeds, where each seed's best
     epoch lies, and the median seconds of an epoch (robust to epochs slowed by other load)."""
     by_cell: dict[str, list[dict]] = {}
-    for _, metrics in finished_runs(args.runs):
+    for _, metrics in finished_runs(runs):
         by_cell.setdefault(metrics["run"]["cell"], []).append(metrics)
-    print(
-        "| cell | seeds | dev by epoch, mean over seeds | best epoch (each seed) | s/epoch (median, with dev scoring) |"
-    )
-    print("|---|---|---|---|---|")
-    for cell, runs in sorted(by_cell.items()):
-        curves = [dev_curve(metrics) for metrics in runs]
+    lines = [
+        "| cell | seeds | dev by epoch, mean over seeds | best epoch (each seed) "
+        "| s/epoch (median, with dev scoring) |",
+        "|---|---|---|---|---|",
+    ]
+    for cell, cell_runs in sorted(by_cell.items()):
+        curves = [dev_curve(metrics) for metrics in cell_runs]
         mean_curve = [statistics.fmean(values) for values in zip(*curves, strict=False)]
         best_epochs = [max(range(len(curve)), key=lambda i: curve[i]) + 1 for curve in curves]
-        seconds = statistics.median(e["seconds"] for metrics in runs for e in metrics["epochs"])
-        print(
-            f"| {cell} | {len(runs)} | "
+        seconds = statistics.median(e["seconds"] for run in cell_runs for e in run["epochs"])
+        lines.append(
+            f"| {cell} | {len(cell_runs)} | "
             + " ".join(f"{v:.3f}" for v in mean_curve)
             + f" | {', '.join(map(str, best_epochs))} | {seconds:.0f} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def show_by_cell(args) -> None:
+    """Print the per-cell table, or with --update rewrite it between a page's markers."""
+    table = curves_by_cell(args.runs)
+    if not args.update:
+        print(table, end="")
+        return
+    page = args.update.read_text()
+    if CURVES_BLOCK.search(page) is None:
+        raise SystemExit(f"{args.update}: no {CURVES_OPEN!r} ... {CURVES_CLOSE!r} block")
+    args.update.write_text(CURVES_BLOCK.sub(lambda m: m["open"] + table + m["close"], page))
 
 
 def main() -> None:
@@ -218,6 +237,12 @@ def main() -> None:
     )
     view.add_argument(
         "--by-cell", action="store_true", help="a Markdown table, one row per cell over its seeds"
+    )
+    view.add_argument(
+        "--update",
+        type=Path,
+        help=f"with --by-cell: rewrite the table between {CURVES_OPEN} and {CURVES_CLOSE} in "
+        "this page (benchmarks/CALIBRATION.md)",
     )
     args = parser.parse_args()
     if args.command == "run":

@@ -213,6 +213,27 @@ def test_curves_by_cell_average_seeds_and_name_each_seeds_best_epoch(calibrate, 
 
     write_run(1, [0.40, 0.50, 0.45], [100, 300, 100])
     write_run(2, [0.42, 0.44, 0.46], [100, 100, 900])
-    calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path))
+    calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path, update=None))
     row = capsys.readouterr().out.splitlines()[-1]
     assert row == "| sst-base | 2 | 0.410 0.470 0.455 | 2, 3 | 100 |"
+    page = tmp_path / "page.md"
+    page.write_text(f"text\n{calibrate.CURVES_OPEN}\nstale\n{calibrate.CURVES_CLOSE}\nafter\n")
+    calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path, update=page))
+    assert page.read_text() == (
+        f"text\n{calibrate.CURVES_OPEN}\n{calibrate.curves_by_cell(tmp_path)}"
+        f"{calibrate.CURVES_CLOSE}\nafter\n"
+    )
+
+
+def test_calibration_page_shows_the_regime_curves_of_the_committed_runs(calibrate):
+    """benchmarks/CALIBRATION.md's regime-curves block is what reference/regime/runs give: a run
+    committed without regenerating it fails here, naming the command."""
+    page = (REPO_ROOT / "benchmarks" / "CALIBRATION.md").read_text()
+    block = calibrate.CURVES_BLOCK.search(page)
+    assert block, "CALIBRATION.md lost its regime-curves block"
+    runs = REPO_ROOT / "reference" / "regime" / "runs"
+    assert block.group(0) == (
+        f"{calibrate.CURVES_OPEN}\n{calibrate.curves_by_cell(runs)}{calibrate.CURVES_CLOSE}"
+    ), (
+        "run: python benchmarks/calibrate.py show --by-cell --runs reference/regime/runs --update benchmarks/CALIBRATION.md"
+    )
