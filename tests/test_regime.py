@@ -111,6 +111,29 @@ def test_a_user_widens_the_regime_by_config_with_a_claim_id():
     ]
 
 
+def test_every_committed_regime_run_is_what_todays_config_and_code_would_train():
+    """The regime finishes over many sittings, from a worktree pinned at one commit: each run
+    committed to reference/regime/runs was trained at the settings today's config gives its
+    cell (a config edit since would make it another cell's run), at seeds the preset names, by
+    a commit that reference/training_commits.yaml shows gives today's metrics."""
+    runs = sorted((REPO_ROOT / "reference" / "regime" / "runs").glob("*/seed*/metrics.json"))
+    assert runs
+    cells = grid.build_cells(CONFIG["grid"])
+    notes = yaml.safe_load((REPO_ROOT / "reference" / "training_commits.yaml").read_text())
+    for path in runs:
+        metrics = json.loads(path.read_text())
+        cell, seed = metrics["run"]["cell"], metrics["run"]["seed"]
+        assert path.parent == path.parents[2] / cell / f"seed{seed}" and seed in SEEDS
+        today = grid.cell_settings(at(PRESET), cell, cells)
+        moved = {
+            key: (metrics["settings"].get(key), value)
+            for key, value in today.items()
+            if key != "data_dir" and metrics["settings"].get(key) != value
+        }
+        assert moved == {}, f"{cell} seed{seed}: recorded vs today's settings {moved}"
+        assert metrics["provenance"]["git_commit"] in notes, f"{cell} seed{seed}"
+
+
 def test_the_cost_model_gives_the_first_runs_epoch_time_and_about_thirteen_hours():
     """0.134 TFLOP/s is the quiet epochs of the first regime run (reference/regime/runs:
     sst-lr1e-4 seed 1, whose epochs 1-4 shared the machine; benchmarks/RESULTS.md 8.7)."""
