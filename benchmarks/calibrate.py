@@ -155,17 +155,22 @@ def dev_curve(metrics: dict) -> list[float]:
     return [epoch["dev"][task][PRIMARY[task]] for epoch in metrics["epochs"]]
 
 
+def best_epoch(curve: list[float]) -> int:
+    """The epoch (from 1) whose dev metric is the highest; the first of equals."""
+    return max(range(len(curve)), key=lambda i: curve[i]) + 1
+
+
 def show(args) -> None:
     for regime, metrics in finished_runs(args.runs):
         curve = dev_curve(metrics)
         task = metrics["run"]["tasks"][0]
         per_epoch = metrics["compute"]["train_seconds"] / max(len(curve), 1)
-        best = max(range(len(curve)), key=lambda i: curve[i])
+        best = best_epoch(curve)
         print(
             f"{regime:34s} {metrics['run']['cell']:22s} seed{metrics['run']['seed']} "
             f"lr={metrics['settings']['lr']:.0e} epochs={len(curve):2d} {PRIMARY[task]}: "
             + " ".join(f"{v:.3f}" for v in curve)
-            + f" | best {curve[best]:.3f} (epoch {best + 1}) | {per_epoch:.0f} s/epoch"
+            + f" | best {curve[best - 1]:.3f} (epoch {best}) | {per_epoch:.0f} s/epoch"
         )
 
 
@@ -183,7 +188,7 @@ def curves_by_cell(runs: Path) -> str:
     for cell, cell_runs in sorted(by_cell.items()):
         curves = [dev_curve(metrics) for metrics in cell_runs]
         mean_curve = [statistics.fmean(values) for values in zip(*curves, strict=False)]
-        best_epochs = [max(range(len(curve)), key=lambda i: curve[i]) + 1 for curve in curves]
+        best_epochs = [best_epoch(curve) for curve in curves]
         seconds = statistics.median(e["seconds"] for run in cell_runs for e in run["epochs"])
         lines.append(
             f"| {cell} | {len(cell_runs)} | "
