@@ -224,16 +224,18 @@ def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp
     header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
     assert header.index("`cpu`: verdict") < header.index("`regime`: verdict")
     assert all(row.count(" | ") == 5 for row in rows)
-    key = findings.key_row(cpu[cpu.claim == "lr-1e-6-worst"])
-    at_regime = regime[(regime.claim == "lr-1e-6-worst") & (regime.comparison == key.comparison)]
+    cpu_views = {v.claim.id: v for v in findings.claim_views(cpu, CLAIMS_YAML)}
+    key = cpu_views["lr-1e-6-worst"].key
+    at_regime = regime[(regime.claim == "lr-1e-6-worst") & (regime.comparison == key.describe)]
     row = next(r for r in rows if "A learning rate of 1e-6 is the worst" in r)
     cpu_cell, regime_cell = row.split(" | ")[3:5]
-    assert cpu_cell.endswith(f": {findings.interval_text(key)}")
-    assert "(indicative: 1 seeds)" in regime_cell
-    assert regime_cell.endswith(f": {findings.interval_text(at_regime.iloc[0])}")
+    assert cpu_cell.endswith(f": {findings.interval_text(key.interval)}")
+    assert "(indicative: 1 seed)" in regime_cell
+    interval = at_regime.iloc[0][["difference", "ci_low", "ci_high"]]
+    assert regime_cell.endswith(f": {findings.interval_text(tuple(interval))}")
     assert "| not run |" in next(r for r in rows if "beats the BiLSTM" in r)
-    assert findings.key_row(cpu[cpu.claim == "all-layers-preferred"]).task == "quora"
-    number = [c.id for c in claims.load_claims(CLAIMS_YAML)].index("all-layers-preferred") + 1
+    assert cpu_views["all-layers-preferred"].key.task == "quora"
+    number = list(cpu_views).index("all-layers-preferred") + 1  # numbered as the first scale's
     regime_cell = next(r for r in rows if r.startswith(f"| {number} |")).split(" | ")[4]
     assert "`sts-base > sts-finetune-last2`" in regime_cell  # names the comparison it quotes
 
@@ -248,7 +250,8 @@ def test_the_answer_names_the_findings_a_second_scale_decides_otherwise(tmp_path
     for preset, frame in (("regime", regime), ("cpu", cpu)):
         (tmp_path / preset).mkdir()
         frame.to_csv(tmp_path / preset / "claims.csv", index=False)
-    number = [c.id for c in claims.load_claims(CLAIMS_YAML)].index("lr-1e-5-best-sst-sts") + 1
+    numbered = [view.claim.id for view in findings.claim_views(cpu, CLAIMS_YAML)]
+    number = numbered.index("lr-1e-5-best-sst-sts") + 1
     sentence = findings.render_answer(tmp_path, CLAIMS_YAML).rstrip().splitlines()[-1]
     assert sentence == (
         f"Of the {regime.claim.nunique()} findings decided at both `cpu` and `regime`, 1 is "

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -42,9 +43,10 @@ from pathlib import Path
 import pandas as pd
 
 from workflow_src.analysis import floors
-from workflow_src.analysis.claims import MIN_SEEDS, load_claims
+from workflow_src.analysis.claims import load_claims
 from workflow_src.atomic import write_text_atomic
-from workflow_src.render.verdicts import FLOOR_COLUMNS, REQUIRED, decided_otherwise, flag
+from workflow_src.render import verdicts
+from workflow_src.render.verdicts import FLOOR_COLUMNS, ClaimView, ComparisonView, flag
 
 BLOCK = re.compile(
     r"(?P<open><!-- findings: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /findings -->)",
@@ -84,7 +86,21 @@ def read_csv(path: str | Path, kind: str, columns: list[str]) -> pd.DataFrame:
 
 
 def read_claims_csv(path: str | Path) -> pd.DataFrame:
-    return read_csv(path, "claims.csv", REQUIRED)
+    try:
+        return verdicts.read_claims_csv(path)
+    except verdicts.VerdictsError as error:
+        raise FindingsError(str(error)) from error
+
+
+def claim_views(
+    frame: pd.DataFrame, claims_yaml: str | Path, where: str = "claims.csv", strict: bool = True
+) -> list[ClaimView]:
+    """The claims a claims.csv holds, as the report reads them (workflow_src.render.verdicts), in
+    claims.yaml's order; not `strict` (a further scale), rows claims.yaml lacks are left out."""
+    try:
+        return verdicts.claim_views(frame, load_claims(claims_yaml), where, strict)
+    except verdicts.VerdictsError as error:
+        raise FindingsError(str(error)) from error
 
 
 def comparison_label(comparison: str) -> str:
@@ -96,34 +112,28 @@ def comparison_label(comparison: str) -> str:
     return re.sub(r" [+-] 0$", "", label).replace("|", "\\|")
 
 
-def comparison_cell(row) -> str:
-    if pd.isna(row.difference):
-        return f"`{comparison_label(row.comparison)}`: {row.test or 'no runs'}"
-    return f"`{comparison_label(row.comparison)}`: {interval_text(row)}, {row.verdict}"
+def comparison_cell(comparison: ComparisonView) -> str:
+    label = f"`{comparison_label(comparison.describe)}`"
+    if comparison.missing:
+        return f"{label}: {comparison.test or 'no runs'}"
+    return f"{label}: {interval_text(comparison.interval)}, {comparison.verdict}"
 
 
-def claim_verdict(rows: pd.DataFrame) -> str:
-    verdict = str(rows.claim_verdict.iloc[0])
-    seeds = int(rows.seeds.min())
-    if seeds < MIN_SEEDS:
-        return f"{verdict} (indicative: {seeds} seed{'s' if seeds != 1 else ''})"
-    return f"**{verdict}**"
+def verdict_text(view: ClaimView) -> str:
+    """A claim's verdict: bold when decided on MIN_SEEDS seeds or more, else marked indicative;
+    marked fragile where the analysis says a small change of it would flip the verdict."""
+    seeds = f"{view.seeds} seed{'s' if view.seeds != 1 else ''}"
+    text = f"{view.verdict} (indicative: {seeds})" if view.indicative else f"**{view.verdict}**"
+    return text + (" (fragile)" if view.fragile else "")
 
 
 def render(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
     """The markdown table, one row per claim of `claims_yaml` that the CSV holds."""
-    claims = {claim.id: claim for claim in load_claims(claims_yaml)}
-    unknown = sorted(set(frame.claim) - set(claims))
-    if unknown:
-        raise FindingsError(f"claims.csv names claims that {claims_yaml} lacks: {unknown}")
-    lines = []
-    for claim_id, claim in claims.items():
-        rows = frame[frame.claim == claim_id]
-        if rows.empty:
-            continue
-        comparisons = "<br>".join(comparison_cell(row) for row in rows.itertuples())
-        lines.append(f"| {claim.text} | {comparisons} | {claim_verdict(rows)} |\n")
-    return HEADER + "".join(lines)
+    return HEADER + "".join(
+        f"| {view.claim.text} | {'<br>'.join(map(comparison_cell, view.comparisons))} "
+        f"| {verdict_text(view)} |\n"
+        for view in claim_views(frame, claims_yaml)
+    )
 
 
 def render_floors(frame: pd.DataFrame) -> str:
@@ -153,73 +163,45 @@ def shipped_scales(folder: Path) -> dict[str, Path]:
     return {name: found[name] for name in sorted(found, key=lambda n: (rank.get(n, 99), n))}
 
 
-def key_row(rows: pd.DataFrame):
-    """The claim's key comparison: the first whose verdict is the claim's (else the first)."""
-    matching = rows[rows.verdict == rows.claim_verdict.iloc[0]]
-    return next((matching if len(matching) else rows).itertuples())
-
-
-def scale_verdict(rows: pd.DataFrame) -> str:
-    """The claim's verdict at one scale: bold when decided on MIN_SEEDS seeds or more."""
-    if rows.empty:
+def scale_cell(view: ClaimView | None, describe: str) -> str:
+    """A claim at one scale: its verdict, then the difference and interval of the comparison
+    `describe` (the key comparison at the first scale), or, where this scale has no number for it
+    (a task it does not train), of its own key comparison, named."""
+    if view is None:
         return "not run"
-    verdict = str(rows.claim_verdict.iloc[0])
-    fragile = "claim_fragile" in rows.columns and bool(rows.claim_fragile.fillna(False).iloc[0])
-    seeds = int(rows.seeds.min())
-    text = f"**{verdict}**" if seeds >= MIN_SEEDS else f"{verdict} (indicative: {seeds} seeds)"
-    return text + (" (fragile)" if fragile else "")
+    shown = view.quoted(describe)
+    if shown is None or shown.missing:
+        return f"{verdict_text(view)}: no runs"
+    named = "" if shown.describe == describe else f"`{comparison_label(shown.describe)}` "
+    return f"{verdict_text(view)}: {named}{interval_text(shown.interval)}"
 
 
-def scale_cell(rows: pd.DataFrame, comparison: str) -> str:
-    """A claim at one scale: its verdict, then the difference and interval of `comparison` (the
-    key comparison at the first scale), or, where this scale has no number for it (a task it
-    does not train), of its own key comparison, named."""
-    if rows.empty:
-        return "not run"
-    same = rows[(rows.comparison == comparison) & rows.difference.notna()]
-    if len(same):
-        return f"{scale_verdict(rows)}: {interval_text(next(same.itertuples()))}"
-    own = key_row(rows)
-    if pd.isna(own.difference):
-        return f"{scale_verdict(rows)}: no runs"
-    return f"{scale_verdict(rows)}: `{comparison_label(own.comparison)}` {interval_text(own)}"
-
-
-def comparison_line(row) -> str:
+def comparison_line(comparison: ComparisonView) -> str:
     """One comparison of the detail: difference, interval, verdict, test, and the newer
     columns where the analysis wrote them (fragile, seeds needed to decide)."""
-    text = f"- {comparison_cell(row)}".replace("\\|", "|")  # no table: no pipe to escape
-    if not pd.isna(row.difference) and not pd.isna(row.p_value):
-        text += f" (p = {row.p_value:.3g}, {row.test})"
-    if flag(getattr(row, "fragile", False)):
+    text = f"- {comparison_cell(comparison)}".replace("\\|", "|")  # no table: no pipe to escape
+    if not comparison.missing and not math.isnan(comparison.p_value):
+        text += f" (p = {comparison.p_value:.3g}, {comparison.test})"
+    if comparison.fragile:
         text += "; fragile"
-    needed = getattr(row, "seeds_needed", "")
-    if isinstance(needed, str) and needed:
-        text += f"; seeds to decide: {needed}"
+    if comparison.seeds_needed:
+        text += f"; seeds to decide: {comparison.seeds_needed}"
     return text + "\n"
-
-
-def scope_line(rows: pd.DataFrame) -> str:
-    """What a claim decided on a partial grid leaves out (claims.csv's `scope`), or nothing."""
-    scope = rows["scope"].iloc[0] if "scope" in rows else ""
-    return f"{scope}\n\n" if isinstance(scope, str) and scope else ""
 
 
 def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
     """One section per claim (numbered as the README's answer): the paper's sentence, the
-    verdict and every comparison."""
+    verdict, what a partial grid left out of it, and every comparison."""
     parts = []
-    for number, claim in enumerate(load_claims(claims_yaml), start=1):
-        rows = frame[frame.claim == claim.id]
-        if rows.empty:
-            continue
+    for number, view in enumerate(claim_views(frame, claims_yaml), start=1):
+        claim = view.claim
         quote = f' The paper: "{claim.quote}"' if claim.quote else ""
         source = f" ({claim.source})" if claim.source else ""
+        scope = f"{view.scope}\n\n" if view.scope else ""
         parts.append(
             f"### {number} {claim.id}\n\n{claim.text}{quote}{source}\n\n"
-            f"Verdict: {scale_verdict(rows)}, {int(rows.seeds.min())} seeds.\n\n"
-            + scope_line(rows)
-            + "".join(comparison_line(row) for row in rows.itertuples())
+            f"Verdict: {verdict_text(view)}, {view.seeds} seeds.\n\n{scope}"
+            + "".join(map(comparison_line, view.comparisons))
             + "\n"
         )
     return "".join(parts)
@@ -228,10 +210,13 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
 def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -> str:
     """One row per paper finding: its key comparison, and at each shipped scale side by side the
     claim's verdict with that comparison's difference and interval."""
-    scales = {name: read_claims_csv(path) for name, path in shipped_scales(folder).items()}
-    if not scales:
+    paths = shipped_scales(folder)
+    if not paths:
         raise FindingsError(f"{folder}: no shipped reproduction (no */claims.csv)")
-    first = next(iter(scales.values()))
+    scales = {
+        name: claim_views(read_claims_csv(path), claims_yaml, str(path), strict=i == 0)
+        for i, (name, path) in enumerate(paths.items())
+    }
     names = list(scales)
     lines = [
         f"| # | the paper's finding | key comparison (at `{names[0]}`) | "
@@ -239,25 +224,15 @@ def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -
         + " | |\n",
         "|---|---|---|" + "---|" * len(names) + "---|\n",
     ]
-    claims = load_claims(claims_yaml)
-    for number, claim in enumerate(claims, start=1):
-        rows = first[first.claim == claim.id]
-        if rows.empty:
-            continue
-        key = key_row(rows).comparison
-        cells = " | ".join(scale_cell(f[f.claim == claim.id], key) for f in scales.values())
+    by_id = {name: {view.claim.id: view for view in views} for name, views in scales.items()}
+    for number, view in enumerate(scales[names[0]], start=1):
+        claim, key = view.claim, view.key.describe if view.key else ""
+        cells = " | ".join(scale_cell(by_id[name].get(claim.id), key) for name in names)
         lines.append(
             f"| {number} | {claim.text} | `{comparison_label(key)}` | {cells} "
             f"| [detail]({detail}#{number}-{claim.id}) |\n"
         )
-    decided = {
-        name: {
-            claim: (str(rows.claim_verdict.iloc[0]), int(rows.seeds.min()))
-            for claim, rows in frame.groupby("claim")
-        }
-        for name, frame in scales.items()
-    }
-    changes = decided_otherwise(decided, [claim.id for claim in claims])
+    changes = verdicts.decided_otherwise(scales)
     return "".join(lines) + "".join(f"\n{sentence}\n" for sentence in changes)
 
 
@@ -300,15 +275,16 @@ def render_stale(path: str | Path) -> str:
     )
 
 
-def interval_text(row, magnitude: bool = False) -> str:
-    """`+4.9 [+2.7, +7.1]`, or with `magnitude` the size of the difference and its interval,
-    unsigned (`3.9 [1.7, 6.1]` for -3.9 [-6.1, -1.7]), for prose that names the direction."""
-    values = (row.difference, row.ci_low, row.ci_high)  # a Series or an itertuples row
+def interval_text(interval: tuple[float, float, float], magnitude: bool = False) -> str:
+    """`+4.9 [+2.7, +7.1]` from (difference, low, high), or with `magnitude` the size of the
+    difference and its interval, unsigned (`3.9 [1.7, 6.1]` for -3.9 [-6.1, -1.7]), for prose
+    that names the direction."""
+    difference, low, high = interval
     if not magnitude:
-        return f"{values[0]:+.1f} [{values[1]:+.1f}, {values[2]:+.1f}]"
-    sign = -1 if values[0] < 0 else 1
-    low, high = sorted(sign * v for v in values[1:])
-    return f"{abs(values[0]):.1f} [{low:.1f}, {high:.1f}]"
+        return f"{difference:+.1f} [{low:+.1f}, {high:+.1f}]"
+    sign = -1 if difference < 0 else 1
+    low, high = sorted(sign * v for v in (low, high))
+    return f"{abs(difference):.1f} [{low:.1f}, {high:.1f}]"
 
 
 def quote(spec: str, root: Path, claims_yaml: str | Path) -> str:
@@ -326,7 +302,8 @@ def quote(spec: str, root: Path, claims_yaml: str | Path) -> str:
         rows = rows.iloc[int(which) - 1 : int(which)] if which.isdigit() else rows.iloc[:0]
     if rows.empty:
         raise FindingsError(f"{path}: no row for the quote {spec!r}")
-    return interval_text(rows.iloc[0], magnitude=mode == ["abs"])
+    row = rows.iloc[0]
+    return interval_text((row.difference, row.ci_low, row.ci_high), magnitude=mode == ["abs"])
 
 
 def render_file(path: str | Path, claims_yaml: str | Path) -> str:

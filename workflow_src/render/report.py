@@ -279,13 +279,7 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
             sentences=verdicts.sentences(reproduced, args.preset),
             forest=data_uri(figure["png"]),
             other_scales=list(by_scale)[1:],
-            decided_otherwise=verdicts.decided_otherwise(
-                {
-                    name: {view.claim.id: (view.verdict, view.seeds) for view in views}
-                    for name, views in by_scale.items()
-                },
-                [view.claim.id for view in reproduced],
-            ),
+            decided_otherwise=verdicts.decided_otherwise(by_scale),
             other_claims={
                 name: {view.claim.id: view for view in views}
                 for name, views in list(by_scale.items())[1:]

@@ -87,6 +87,11 @@ class ComparisonView:
     def missing(self) -> bool:
         return math.isnan(self.difference)
 
+    @property
+    def interval(self) -> tuple[float, float, float]:
+        """The difference and its 95% interval, in points."""
+        return self.difference, self.low, self.high
+
 
 @dataclass
 class ClaimView:
@@ -236,25 +241,22 @@ def sentences(views: list[ClaimView], scale: str) -> list[dict]:
     return out
 
 
-def decided_otherwise(
-    decided: dict[str, dict[str, tuple[str, int]]], claim_ids: list[str]
-) -> list[str]:
-    """For each scale after the first (`decided`: scale -> claim id -> (verdict, seeds)), one
-    sentence naming the claims, numbered as `claim_ids`, that it decides otherwise than the first:
-    what a second scale is shipped to find. Only claims decided at both count."""
-    names = list(decided)
-    first = decided[names[0]]
+def decided_otherwise(by_scale: dict[str, list[ClaimView]]) -> list[str]:
+    """For each scale after the first (`by_scale`: scale -> its ClaimViews), one sentence naming
+    the claims, numbered as the first scale's, that it decides otherwise than the first: what a
+    second scale is shipped to find. Only claims decided at both count."""
+    names = list(by_scale)
+    first = {view.claim.id: view for view in by_scale[names[0]]}
+    number = {claim_id: n for n, claim_id in enumerate(first, start=1)}
     sentences = []
     for name in names[1:]:
-        other = decided[name]
-        both = [claim for claim in claim_ids if claim in first and claim in other]
+        both = [(first[v.claim.id], v) for v in by_scale[name] if v.claim.id in first]
         changed = [
-            f"{claim_ids.index(claim) + 1} ({first[claim][0]} at `{names[0]}`, "
-            f"{other[claim][0]} at `{name}`)"
-            for claim in both
-            if first[claim][0] != other[claim][0]
+            f"{number[mine.claim.id]} ({mine.verdict} at `{names[0]}`, {other.verdict} at `{name}`)"
+            for mine, other in sorted(both, key=lambda pair: number[pair[0].claim.id])
+            if mine.verdict != other.verdict
         ]
-        seeds = min((other[claim][1] for claim in both), default=0)
+        seeds = min((other.seeds for _, other in both), default=0)
         caveat = f", indicative only ({seeds} seeds)" if seeds < MIN_SEEDS else ""
         lead = f"Of the {len(both)} findings decided at both `{names[0]}` and `{name}`{caveat}, "
         if not changed:
