@@ -6,9 +6,10 @@
 
 Each run's metrics.json records `compute.wall_seconds`: the run inside its process, from set-up
 (data, encoder weights) to the last output, without the interpreter and its imports. For the BERT
-runs a straight line through (model FLOPs of the run, wall seconds), scipy's linregress, gives
-the sustained TFLOP/s (1 / slope) and the in-process set-up (intercept); the BiLSTM runs give
-examples per second. `--import-s` (the interpreter and imports, benchmarks/job_phases.py) is
+runs a straight line through (model FLOPs of the run, wall seconds), a robust one (Siegel's
+repeated medians: a run slowed by a busy machine does not move it), gives the sustained TFLOP/s
+(1 / slope) and the in-process set-up (intercept, 0 in the cost block where the line puts it
+below 0); the BiLSTM runs give examples per second. `--import-s` (the interpreter and imports, benchmarks/job_phases.py) is
 added to the intercept for the estimate's `startup_s`. On a busy machine wall seconds inflate
 with the load; `--benchmarks` fits Snakemake's per-job benchmark files instead (their `cpu_time`:
 CPU-seconds of the whole job, interpreter and imports included, so the intercept is the whole
@@ -58,8 +59,20 @@ def run_work(config: dict, cell: str, cells: dict) -> tuple[str, float]:
     return "bert", cost.cell_cost(cell, settings, one, shape).seconds * 1e12
 
 
+def robust_line(x: list[float], y: list[float]) -> tuple[float, float, float]:
+    """(slope, intercept, R^2) of Siegel's repeated-median line (scipy.stats.siegelslopes): half
+    the runs may be slowed by a busy machine (the regime's first run, three times its quiet
+    epochs beside the tests) without moving it, where a least-squares line follows them."""
+    from scipy.stats import siegelslopes
+
+    slope, intercept = siegelslopes(y, x)
+    mean = statistics.fmean(y)
+    residual = sum((b - intercept - slope * a) ** 2 for a, b in zip(x, y, strict=True))
+    total = sum((b - mean) ** 2 for b in y)
+    return slope, intercept, 1 - residual / total if total else 1.0
+
+
 def fit(config: dict, runs: Path, import_s: float) -> dict:
-    from scipy.stats import linregress
 
     cells = grid.build_cells(config["grid"])
     walls = measured(runs)
@@ -72,15 +85,15 @@ def fit(config: dict, runs: Path, import_s: float) -> dict:
         model, work = run_work(config, cell, cells)
         rows.append((cell, model, work, statistics.median(seconds), len(seconds)))
     bert = [r for r in rows if r[1] == "bert"]
-    line = linregress([r[2] for r in bert], [r[3] for r in bert])
+    slope, intercept, r2 = robust_line([r[2] for r in bert], [r[3] for r in bert])
     lstm = [r for r in rows if r[1] == "bilstm"]
     lstm_rate = sum(r[2] for r in lstm) / sum(r[3] for r in lstm) if lstm else None
     return {
         "rows": rows,
-        "tflops": 1e-12 / line.slope,
-        "setup_s": line.intercept,
-        "r2": line.rvalue**2,
-        "startup_s": line.intercept + import_s,
+        "tflops": 1e-12 / slope,
+        "setup_s": intercept,
+        "r2": r2,
+        "startup_s": intercept + import_s,
         "bilstm_examples_per_s": lstm_rate,
     }
 
@@ -130,7 +143,7 @@ def main(argv=None) -> int:
         "tflops": round(result["tflops"], 4),
         "bilstm_examples_per_s": round(result["bilstm_examples_per_s"] or 0)
         or preset_cost["bilstm_examples_per_s"],
-        "startup_s": round(result["startup_s"]),
+        "startup_s": max(0, round(result["startup_s"])),  # no run takes less than its work
     }
     print("cost: " + json.dumps(fitted).replace('"', ""))
     return 0
