@@ -195,7 +195,40 @@ def curves_by_cell(runs: Path) -> str:
             + " ".join(f"{v:.3f}" for v in mean_curve)
             + f" | {', '.join(map(str, best_epochs))} | {seconds:.0f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + enough_epochs(by_cell) + "\n"
+
+
+def enough_epochs(by_cell: dict[str, list[dict]], tail: int = 3) -> str:
+    """Whether the runs' epochs were enough, in one sentence: the runs whose best epoch is
+    their last (still rising), with what their last `tail` epochs gained, in points (the
+    metric x 100), and where every other run's best epoch lies."""
+    runs = [
+        (f"{cell} seed {metrics['run']['seed']}", dev_curve(metrics))
+        for cell, cell_runs in sorted(by_cell.items())
+        for metrics in sorted(cell_runs, key=lambda m: m["run"]["seed"])
+    ]
+    tail = min([tail] + [len(curve) - 1 for _, curve in runs])
+    last = [(name, curve) for name, curve in runs if best_epoch(curve) == len(curve)]
+    others = [best_epoch(curve) for _, curve in runs if best_epoch(curve) < len(curve)]
+    text = f"Best epoch at the last: {len(last)} of {len(runs)} runs"
+    if last:
+        gains = [100 * (curve[-1] - curve[-1 - tail]) for _, curve in last]
+        text += (
+            f" ({', '.join(name for name, _ in last)}), still rising by "
+            f"{span(gains, '{:.1f}')} points over their last {tail} epochs"
+        )
+    if others:
+        text += (
+            f"; the other runs' best epochs lie at {span(others, '{}')} "
+            f"(median {statistics.median(others):g})"
+        )
+    return text + "."
+
+
+def span(values: list, form: str) -> str:
+    """`3-8`, or `5` where all are the same."""
+    low, high = form.format(min(values)), form.format(max(values))
+    return low if low == high else f"{low}-{high}"
 
 
 def show_by_cell(args) -> None:

@@ -214,8 +214,12 @@ def test_curves_by_cell_average_seeds_and_name_each_seeds_best_epoch(calibrate, 
     write_run(1, [0.40, 0.50, 0.45], [100, 300, 100])
     write_run(2, [0.42, 0.44, 0.46], [100, 100, 900])
     calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path, update=None))
-    row = capsys.readouterr().out.splitlines()[-1]
+    *_, row, _, summary = capsys.readouterr().out.splitlines()
     assert row == "| sst-base | 2 | 0.410 0.470 0.455 | 2, 3 | 100 |"
+    assert summary == (
+        "Best epoch at the last: 1 of 2 runs (sst-base seed 2), still rising by 4.0 points "
+        "over their last 2 epochs; the other runs' best epochs lie at 2 (median 2)."
+    )
     page = tmp_path / "page.md"
     page.write_text(f"text\n{calibrate.CURVES_OPEN}\nstale\n{calibrate.CURVES_CLOSE}\nafter\n")
     calibrate.show_by_cell(calibrate.argparse.Namespace(runs=tmp_path, update=page))
