@@ -146,6 +146,7 @@ rule render_report:
         pipeline_check="--pipeline-check" if PRESET_CONFIG.get("pipeline_check") else "",
         forest=lambda wildcards, output: os.path.splitext(output.forest[0])[0],
         also=[f"{name}={path}" for name, path in OTHER_SCALES.items()],
+        cells=ALL_CELLS,
     shell:
         "python -m workflow_src.render.report --metrics-csv {input.metrics:q}"
         " --summary-csv {input.summary:q} --epochs-csv {input.epochs:q} --paper {input.paper:q}"
@@ -154,7 +155,7 @@ rule render_report:
         " --encoder {params.encoder:q} --seeds {params.seeds} --epoch-scale {params.epoch_scale:q}"
         " --stage {params.stage:q} --output {output.html:q} --plots-dir {output.plots:q}"
         " --forest {params.forest:q} --also-claims {params.also:q}"
-        " --shipped-summary {input.shipped:q} {params.pipeline_check}"
+        " --shipped-summary {input.shipped:q} --cells {params.cells:q} {params.pipeline_check}"
         " > {log:q} 2>&1"
 
 

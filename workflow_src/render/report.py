@@ -200,9 +200,15 @@ PIPELINE_CHECK_NOTE = (
 
 
 def page_notes(
-    runs, summary, grid_tables: dict, context: tables.Context, pipeline_check: bool = False
+    runs,
+    summary,
+    grid_tables: dict,
+    context: tables.Context,
+    pipeline_check: bool = False,
+    cells: list[str] | None = None,
 ) -> list[str]:
-    """What the reader must know before reading any number on the page."""
+    """What the reader must know before reading any number on the page. `cells`: those the
+    preset trains (its `subset`), where not every cell of the grid."""
     notes = [PIPELINE_CHECK_NOTE] if pipeline_check else []
     for note in (context.encoder_note(), context.scale_note()):
         if note:
@@ -220,9 +226,19 @@ def page_notes(
         notes.append(
             f"Fewer than {claims.MIN_SEEDS} seeds per cell: every claim verdict is indicative."
         )
-    missing = sorted({c for t in grid_tables.values() for c in t.cells()} - set(runs["cell"]))
+    grid_cells = {c for t in grid_tables.values() for c in t.cells()}
+    chosen = grid_cells & set(cells) if cells else grid_cells
+    outside = sorted(grid_cells - chosen)
+    if outside:
+        notes.append(
+            f"The {context.preset} preset trains {len(chosen)} of the grid's {len(grid_cells)} "
+            f"cells (its subset in config.yaml); the other {len(outside)}, and the tables and "
+            f"claims that need only them, are not part of it: {', '.join(outside)}."
+        )
+    missing = sorted(chosen - set(runs["cell"]))
     if missing:
-        notes.append(f"No runs yet for {len(missing)} cells: {', '.join(missing)}.")
+        cells_word = "cell" if len(missing) == 1 else "cells"
+        notes.append(f"No runs yet for {len(missing)} {cells_word}: {', '.join(missing)}.")
     return notes
 
 
@@ -275,7 +291,7 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
             title="Multi-Task Learning with BERT: reproduction report",
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             overview=overview(runs, context),
-            notes=page_notes(runs, summary, grid_tables, context, args.pipeline_check),
+            notes=page_notes(runs, summary, grid_tables, context, args.pipeline_check, args.cells),
             sentences=verdicts.sentences(reproduced, args.preset),
             forest=data_uri(figure["png"]),
             other_scales=list(by_scale)[1:],
@@ -338,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         help="summary.csv of the shipped same-preset reproduction (none: no such flags)",
     )
     parser.add_argument("--curves-csv", help="within-epoch dev curves, when the runs have them")
+    parser.add_argument(
+        "--cells", nargs="*", help="the cells the preset trains (default: every cell of the grid)"
+    )
     parser.add_argument(
         "--pipeline-check",
         action="store_true",
