@@ -248,27 +248,27 @@ def test_a_pipeline_check_preset_says_so_first_and_points_to_the_evidence():
     summary = pd.DataFrame({"n": [1]})
     runs = pd.DataFrame({"cell": ["sst-base"]})
     context = report.tables.Context("quick", "embedded", (1,), epoch_scale=0.1)
-    notes = report.page_notes(runs, summary, {}, context, pipeline_check=True)
+    notes = report.page_notes(runs, summary, set(), context, pipeline_check=True)
     assert notes[0] == report.PIPELINE_CHECK_NOTE
     assert "cpu preset" in notes[0] and "What the reproduction found" in notes[0]
     assert "reference/cpu/report.html" in notes[0]
-    assert report.PIPELINE_CHECK_NOTE not in report.page_notes(runs, summary, {}, context)
+    assert report.PIPELINE_CHECK_NOTE not in report.page_notes(runs, summary, set(), context)
 
 
 def test_cells_outside_a_presets_subset_are_not_reported_as_runs_to_come():
     """Issue 24: the regime trains 17 of the grid's cells; the other 28 are outside it, which the
     page says as such, apart from a chosen cell whose runs are still missing."""
-    grid_tables = build_tables(config()["grid"])
+    every = report.shown_cells(config()["grid"])
+    assert every == set(build_cells(config()["grid"]))  # the supplements' cells among them
     chosen = ["sst-base", "sst-lr1e-4", "sts-base"]
     runs = pd.DataFrame({"cell": ["sst-base", "sts-base"]})
     context = report.tables.Context("regime", "embedded", (1, 2, 3))
-    notes = report.page_notes(runs, pd.DataFrame({"n": [3]}), grid_tables, context, cells=chosen)
-    every = {cell for table in grid_tables.values() for cell in table.cells()}
+    notes = report.page_notes(runs, pd.DataFrame({"n": [3]}), every, context, cells=chosen)
     outside = next(note for note in notes if "not part of it" in note)
     assert outside.startswith(f"The regime preset trains 3 of the grid's {len(every)} cells")
     assert outside.endswith(f"{', '.join(sorted(every - set(chosen)))}.")
     assert notes[-1] == "No runs yet for 1 cell: sst-lr1e-4."
-    whole = report.page_notes(runs, pd.DataFrame({"n": [3]}), grid_tables, context)
+    whole = report.page_notes(runs, pd.DataFrame({"n": [3]}), every, context)
     assert not any("not part of it" in note for note in whole)
     assert whole[-1].startswith(f"No runs yet for {len(every) - 2} cells")
 

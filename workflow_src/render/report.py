@@ -43,6 +43,7 @@ from workflow_src.atomic import write_bytes_atomic, write_text_atomic
 from workflow_src.render import forest, plots, tables, verdicts
 from workflow_src.render.plots import data_uri
 from workflow_src.render.tables import TableView, table_view
+from workflow_src.spec import selection
 from workflow_src.spec.grid import TASK_NAMES, Table, build_tables, supplementary_tables
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,12 @@ def floors_below(floor_rows: pd.DataFrame) -> dict[tuple[str, str], str]:
     return {key: " and ".join(names) for key, names in found.items()}
 
 
-def table_views(grid: dict, summary, paper: dict, epochs, context, flags=({}, {}), curves=None):
+def table_views(
+    grid: dict, summary, paper: dict, epochs, context, flags=({}, {}), curves=None, cells=None
+):
     """(Tables 1-9 and the supplements after Tables 8 and 9, as TableViews with their plots
-    embedded; plots by file name)."""
+    embedded; plots by file name). With `cells` (a preset's subset), only the tables those
+    cells are worth rendering for (workflow_src.spec.selection.tables_shown)."""
     below, shipped = flags
     plot_files: dict[str, bytes] = {}
     views = [tables.table1_view(grid, context.epoch_scale)]
@@ -163,6 +167,8 @@ def table_views(grid: dict, summary, paper: dict, epochs, context, flags=({}, {}
         [*build_tables(grid).values(), *supplementary_tables(grid)],
         key=lambda t: (t.number, bool(t.label)),
     )
+    if cells:
+        ordered = selection.tables_shown(ordered, cells)
     for table in ordered:
         view = table_view(table, summary, paper, context.stage)
         mark_flags(view, table, below, shipped)
@@ -202,13 +208,14 @@ PIPELINE_CHECK_NOTE = (
 def page_notes(
     runs,
     summary,
-    grid_tables: dict,
+    grid_cells: set[str],
     context: tables.Context,
     pipeline_check: bool = False,
     cells: list[str] | None = None,
 ) -> list[str]:
-    """What the reader must know before reading any number on the page. `cells`: those the
-    preset trains (its `subset`), where not every cell of the grid."""
+    """What the reader must know before reading any number on the page. `grid_cells`: every
+    cell the tables show, supplements included; `cells`: those the preset trains (its
+    `subset`), where not all of them."""
     notes = [PIPELINE_CHECK_NOTE] if pipeline_check else []
     for note in (context.encoder_note(), context.scale_note()):
         if note:
@@ -226,7 +233,6 @@ def page_notes(
         notes.append(
             f"Fewer than {claims.MIN_SEEDS} seeds per cell: every claim verdict is indicative."
         )
-    grid_cells = {c for t in grid_tables.values() for c in t.cells()}
     chosen = grid_cells & set(cells) if cells else grid_cells
     outside = sorted(grid_cells - chosen)
     if outside:
@@ -240,6 +246,12 @@ def page_notes(
         cells_word = "cell" if len(missing) == 1 else "cells"
         notes.append(f"No runs yet for {len(missing)} {cells_word}: {', '.join(missing)}.")
     return notes
+
+
+def shown_cells(grid: dict) -> set[str]:
+    """Every cell the tables show, the supplements' included (the constant-lr cells)."""
+    shown = [*build_tables(grid).values(), *supplementary_tables(grid)]
+    return {cell for table in shown for cell in table.cells()}
 
 
 def scales(args) -> dict[str, list[verdicts.ClaimView]]:
@@ -276,6 +288,7 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
         context,
         (floors_below(floor_rows), shipped),
         curves,
+        args.cells,
     )
     by_scale = scales(args)
     reproduced = by_scale[args.preset]
@@ -291,7 +304,9 @@ def render(args) -> tuple[str, dict[str, bytes], dict[str, bytes]]:
             title="Multi-Task Learning with BERT: reproduction report",
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             overview=overview(runs, context),
-            notes=page_notes(runs, summary, grid_tables, context, args.pipeline_check, args.cells),
+            notes=page_notes(
+                runs, summary, shown_cells(grid), context, args.pipeline_check, args.cells
+            ),
             sentences=verdicts.sentences(reproduced, args.preset),
             forest=data_uri(figure["png"]),
             other_scales=list(by_scale)[1:],
