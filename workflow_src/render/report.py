@@ -163,10 +163,7 @@ def table_views(
     below, shipped = flags
     plot_files: dict[str, bytes] = {}
     views = [tables.table1_view(grid, context.epoch_scale)]
-    ordered = sorted(
-        [*build_tables(grid).values(), *supplementary_tables(grid)],
-        key=lambda t: (t.number, bool(t.label)),
-    )
+    ordered = all_tables(grid)
     if cells:
         ordered = selection.tables_shown(ordered, cells)
     for table in ordered:
@@ -248,10 +245,15 @@ def page_notes(
     return notes
 
 
+def all_tables(grid: dict) -> list[Table]:
+    """Tables 2-9 and the supplements after Tables 8 and 9, in the page's order."""
+    found = [*build_tables(grid).values(), *supplementary_tables(grid)]
+    return sorted(found, key=lambda t: (t.number, bool(t.label)))
+
+
 def shown_cells(grid: dict) -> set[str]:
     """Every cell the tables show, the supplements' included (the constant-lr cells)."""
-    shown = [*build_tables(grid).values(), *supplementary_tables(grid)]
-    return {cell for table in shown for cell in table.cells()}
+    return {cell for table in all_tables(grid) for cell in table.cells()}
 
 
 def scales(args) -> dict[str, list[verdicts.ClaimView]]:
