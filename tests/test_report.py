@@ -467,3 +467,31 @@ def test_within_epoch_curves_are_drawn_against_the_update(tmp_path):
     record["curve"]["points"][0]["dev"] = "oops"
     path.write_text(json.dumps(record))
     assert curves.main(["--runs", str(path), "--output", str(output)]) == 1
+
+
+def test_an_undefined_r_in_a_curve_is_a_gap_not_an_error(tmp_path):
+    """A STS head that predicts one constant on the curve's dev sample has no Pearson r there:
+    the run writes null (as the regime's sts-head-multiply did, early in epoch 2). curves.csv
+    keeps the point with an empty value and the plot draws around it; a value that is no number
+    at all is still refused."""
+    table = build_tables(config()["grid"])[3]
+    cell = next(row for row in table.rows if row.task == "sts").cells[0]
+    (path,) = write_fake_runs(tmp_path, seeds=(1,), cells=[cell], epochs=1)
+    record = json.loads(path.read_text())
+    values = {50: 0.1, 100: None, 150: 0.3}
+    record["curve"] = {
+        "every_updates": 50,
+        "dev_rows": {"sts": 64},
+        "points": [{"update": u, "epoch": 1, "dev": {"sts": {"pearson": r, "spearman": r}}}
+                   for u, r in values.items()],
+    }  # fmt: skip
+    path.write_text(json.dumps(record))
+    output = tmp_path / "curves.csv"
+    assert curves.main(["--runs", str(path), "--output", str(output)]) == 0
+    pearson = pd.read_csv(output).query("metric == 'pearson'").set_index("update")["value"]
+    assert pearson[50] == 0.1 and pd.isna(pearson[100]) and pearson[150] == 0.3
+    points = pd.read_csv(output)
+    assert report.plots.curve_plot(table, points, x="update").startswith(b"\x89PNG")
+    record["curve"]["points"][1]["dev"]["sts"]["pearson"] = "undefined"
+    path.write_text(json.dumps(record))
+    assert curves.main(["--runs", str(path), "--output", str(output)]) == 1

@@ -4,7 +4,9 @@ A run records dev metrics every k updates on a fixed small dev sample in metrics
 `curve` ({"every_updates", "dev_rows", "points": [{"update", "epoch", "dev": {task: {metric:
 value}}}]}), so that a one-epoch cell still has a learning curve. Runs without one (every run
 trained before curves existed) add no rows; the report draws the curves of the runs that have
-them (workflow_src.render.plots.curve_plot against the update).
+them (workflow_src.render.plots.curve_plot against the update). A point's metric may be null: r
+is undefined where a head predicts one constant on the sample (a STS head early in training);
+it becomes an empty value, which the plot leaves as a gap.
 
     python -m workflow_src.analysis.curves --runs results/runs/cpu/*/seed*/metrics.json \
         --output results/cpu/curves.csv
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -42,7 +45,7 @@ def curve_rows(record: dict, path: str | Path = "metrics.json") -> list[dict]:
                 "epoch": int(point["epoch"]),
                 "task": task,
                 "metric": metric,
-                "value": float(value),
+                "value": math.nan if value is None else float(value),
                 "dev_rows": dev_rows.get(task),
             }
             for point in curve["points"]
