@@ -240,6 +240,33 @@ def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp
     assert "`sts-base > sts-finetune-last2`" in regime_cell  # names the comparison it quotes
 
 
+def test_a_second_scale_quotes_a_comparison_that_carries_its_own_verdict(tmp_path):
+    """Where the first scale's key comparison is inconclusive at the second scale while another
+    comparison decides the claim there (the regime's last two layers: SST inconclusive, STS
+    contradicted), the second scale's verdict stands beside the comparison that decides it,
+    named, not beside a number that does not support it."""
+    cpu = claims_csv_frame()
+    claim = "last-two-layers-suffice"
+    regime = cpu[cpu.task != "quora"].copy()
+    cpu_key = {v.claim.id: v for v in findings.claim_views(cpu, CLAIMS_YAML)}[claim].key
+    rows = regime.claim == claim
+    regime.loc[rows, ["verdict", "claim_verdict"]] = ["inconclusive", "contradicted"]
+    deciding = rows & (regime.comparison != cpu_key.describe)
+    regime.loc[deciding.idxmax(), "verdict"] = "contradicted"
+    for preset, frame in (("regime", regime), ("cpu", cpu)):
+        (tmp_path / preset).mkdir()
+        frame.to_csv(tmp_path / preset / "claims.csv", index=False)
+    numbered = [view.claim.id for view in findings.claim_views(cpu, CLAIMS_YAML)]
+    row = next(
+        r
+        for r in findings.render_answer(tmp_path, CLAIMS_YAML).splitlines()
+        if r.startswith(f"| {numbered.index(claim) + 1} |")
+    )
+    regime_cell = row.split(" | ")[4]
+    named = findings.comparison_label(regime.loc[deciding.idxmax(), "comparison"])
+    assert regime_cell.startswith("**contradicted**: ") and f"`{named}`" in regime_cell
+
+
 def test_the_answer_names_the_findings_a_second_scale_decides_otherwise(tmp_path):
     cpu = claims_csv_frame()
     regime = cpu[cpu.claim != "bert-beats-bilstm"].copy()
@@ -261,7 +288,7 @@ def test_the_answer_names_the_findings_a_second_scale_decides_otherwise(tmp_path
                   .first().reindex(regime.claim).values).to_csv(
         tmp_path / "regime" / "claims.csv", index=False)  # fmt: skip
     sentence = findings.render_answer(tmp_path, CLAIMS_YAML).rstrip().splitlines()[-1]
-    assert sentence.endswith("indicative only (1 seeds), none is decided otherwise.")
+    assert sentence.endswith("indicative only (1 seed), none is decided otherwise.")
     (tmp_path / "regime" / "claims.csv").unlink()
     assert "decided at both" not in findings.render_answer(tmp_path, CLAIMS_YAML)
 

@@ -166,7 +166,8 @@ def shipped_scales(folder: Path) -> dict[str, Path]:
 def scale_cell(view: ClaimView | None, describe: str) -> str:
     """A claim at one scale: its verdict, then the difference and interval of the comparison
     `describe` (the key comparison at the first scale), or, where this scale has no number for it
-    (a task it does not train), of its own key comparison, named."""
+    (a task it does not train) or that comparison does not carry its verdict here, of its own key
+    comparison, named."""
     if view is None:
         return "not run"
     shown = view.quoted(describe)

@@ -117,9 +117,14 @@ class ClaimView:
         return next(iter(matching or self.comparisons), None)
 
     def quoted(self, describe: str) -> ComparisonView | None:
-        """The comparison `describe` where this scale has a number for it, else the key: another
-        scale's verdict is shown beside this one's on the same comparison where it can be."""
-        same = [c for c in self.comparisons if c.describe == describe and not c.missing]
+        """The comparison `describe` where this scale has a number for it that agrees with its
+        claim's verdict, else the key: another scale's verdict is shown beside this one's on the
+        same comparison where it can be, and always beside a number that supports it."""
+        same = [
+            c
+            for c in self.comparisons
+            if c.describe == describe and not c.missing and c.verdict == self.verdict
+        ]
         return same[0] if same else self.key
 
 
@@ -257,7 +262,8 @@ def decided_otherwise(by_scale: dict[str, list[ClaimView]]) -> list[str]:
             if mine.verdict != other.verdict
         ]
         seeds = min((other.seeds for _, other in both), default=0)
-        caveat = f", indicative only ({seeds} seeds)" if seeds < MIN_SEEDS else ""
+        plural = "s" if seeds != 1 else ""
+        caveat = f", indicative only ({seeds} seed{plural})" if seeds < MIN_SEEDS else ""
         lead = f"Of the {len(both)} findings decided at both `{names[0]}` and `{name}`{caveat}, "
         if not changed:
             sentences.append(lead + "none is decided otherwise.")
