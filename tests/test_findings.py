@@ -235,7 +235,10 @@ def test_a_second_shipped_scale_stands_beside_the_first_with_its_own_numbers(tmp
     assert regime_cell.endswith(f": {findings.interval_text(tuple(interval))}")
     assert "| not run |" in next(r for r in rows if "beats the BiLSTM" in r)
     assert cpu_views["all-layers-preferred"].key.task == "quora"
-    number = list(cpu_views).index("all-layers-preferred") + 1  # numbered as the first scale's
+    number = cpu_views["all-layers-preferred"].number  # its place in claims.yaml
+    assert (
+        number == [c.id for c in claims.load_claims(CLAIMS_YAML)].index("all-layers-preferred") + 1
+    )
     regime_cell = next(r for r in rows if r.startswith(f"| {number} |")).split(" | ")[4]
     assert "`sts-base > sts-finetune-last2`" in regime_cell  # names the comparison it quotes
 
@@ -256,11 +259,11 @@ def test_a_second_scale_quotes_a_comparison_that_carries_its_own_verdict(tmp_pat
     for preset, frame in (("regime", regime), ("cpu", cpu)):
         (tmp_path / preset).mkdir()
         frame.to_csv(tmp_path / preset / "claims.csv", index=False)
-    numbered = [view.claim.id for view in findings.claim_views(cpu, CLAIMS_YAML)]
+    number = {v.claim.id: v.number for v in findings.claim_views(cpu, CLAIMS_YAML)}[claim]
     row = next(
         r
         for r in findings.render_answer(tmp_path, CLAIMS_YAML).splitlines()
-        if r.startswith(f"| {numbered.index(claim) + 1} |")
+        if r.startswith(f"| {number} |")
     )
     regime_cell = row.split(" | ")[4]
     named = findings.comparison_label(regime.loc[deciding.idxmax(), "comparison"])
@@ -277,8 +280,9 @@ def test_the_answer_names_the_findings_a_second_scale_decides_otherwise(tmp_path
     for preset, frame in (("regime", regime), ("cpu", cpu)):
         (tmp_path / preset).mkdir()
         frame.to_csv(tmp_path / preset / "claims.csv", index=False)
-    numbered = [view.claim.id for view in findings.claim_views(cpu, CLAIMS_YAML)]
-    number = numbered.index("lr-1e-5-best-sst-sts") + 1
+    number = {v.claim.id: v.number for v in findings.claim_views(cpu, CLAIMS_YAML)}[
+        "lr-1e-5-best-sst-sts"
+    ]
     sentence = findings.render_answer(tmp_path, CLAIMS_YAML).rstrip().splitlines()[-1]
     assert sentence == (
         f"Of the {regime.claim.nunique()} findings decided at both `cpu` and `regime`, 1 is "

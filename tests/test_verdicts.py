@@ -45,6 +45,24 @@ def test_one_sentence_per_verdict_class_naming_its_findings(frame):
         assert [views[n - 1].verdict for n in numbers] == [sentence["verdict"]] * count
 
 
+def test_a_scale_that_trains_some_claims_numbers_them_as_claims_yaml_and_says_how_many(frame):
+    """A partial grid (the regime: no Quora, no multi-task) decides only some claims: each keeps
+    its claims.yaml number, so claim 7 is claim 7 in the README, the report and the forest plot
+    of every scale, and the sentences say of how many of the paper's findings they speak."""
+    known = load_claims(CLAIMS)
+    kept = [claim.id for claim in known][1::2]
+    views = verdicts.claim_views(frame[frame["claim"].isin(kept)], known)
+    assert [v.number for v in views] == [[c.id for c in known].index(i) + 1 for i in kept]
+    found = verdicts.sentences(views, "regime")
+    assert sorted(n for s in found for n, _ in s["claims"]) == [v.number for v in views]
+    for sentence in found:
+        count = sum(v.verdict == sentence["verdict"] for v in views)
+        assert sentence["lead"].startswith(
+            f"{count} of the {len(views)} findings that the regime scale trains "
+            f"(of the paper's {len(known)}) {verdicts.VERDICT_WORDS[sentence['verdict']]} there"
+        )
+
+
 def test_newer_columns_are_shown_when_present(frame):
     """fragile, claim_fragile, robust_verdict and seeds_needed (issue 22's analysis)."""
     richer = frame.assign(

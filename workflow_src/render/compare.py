@@ -49,11 +49,11 @@ def claim_rows(mine: list[verdicts.ClaimView], theirs: list[verdicts.ClaimView])
     """One row per claim either set decided, in claims.yaml's order: both verdicts."""
     shipped = {view.claim.id: view for view in theirs}
     rows = []
-    for number, view in enumerate(mine, start=1):
+    for view in mine:
         other = shipped.get(view.claim.id)
         rows.append(
             {
-                "number": number,
+                "number": view.number,
                 "text": view.claim.text,
                 "user": view.verdict,
                 "user_fragile": view.fragile,

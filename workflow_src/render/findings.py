@@ -194,8 +194,8 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
     """One section per claim (numbered as the README's answer): the paper's sentence, the
     verdict, what a partial grid left out of it, and every comparison."""
     parts = []
-    for number, view in enumerate(claim_views(frame, claims_yaml), start=1):
-        claim = view.claim
+    for view in claim_views(frame, claims_yaml):
+        claim, number = view.claim, view.number
         quote = f' The paper: "{claim.quote}"' if claim.quote else ""
         source = f" ({claim.source})" if claim.source else ""
         scope = f"{view.scope}\n\n" if view.scope else ""
@@ -226,8 +226,8 @@ def render_answer(folder: Path, claims_yaml: str | Path, detail: str = DETAIL) -
         "|---|---|---|" + "---|" * len(names) + "---|\n",
     ]
     by_id = {name: {view.claim.id: view for view in views} for name, views in scales.items()}
-    for number, view in enumerate(scales[names[0]], start=1):
-        claim, key = view.claim, view.key.describe if view.key else ""
+    for view in scales[names[0]]:
+        claim, number, key = view.claim, view.number, view.key.describe if view.key else ""
         cells = " | ".join(scale_cell(by_id[name].get(claim.id), key) for name in names)
         lines.append(
             f"| {number} | {claim.text} | `{comparison_label(key)}` | {cells} "

@@ -55,11 +55,7 @@ def short_label(comparison: ComparisonView) -> str:
 def rows(scales: dict[str, list[ClaimView]]) -> list[tuple[int, ClaimView, int]]:
     """(claim number, claim, comparison index) per plotted row, from the first scale's claims."""
     first = next(iter(scales.values()))
-    return [
-        (number, view, index)
-        for number, view in enumerate(first, start=1)
-        for index in range(len(view.comparisons))
-    ]
+    return [(view.number, view, index) for view in first for index in range(len(view.comparisons))]
 
 
 def axis_limit(scales: dict[str, list[ClaimView]]) -> float:

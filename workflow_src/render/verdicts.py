@@ -100,6 +100,10 @@ class ClaimView:
     comparisons: list[ComparisonView] = field(default_factory=list)
     fragile: bool = False
     scope: str = ""  # what a claim on a partial grid was not decided on ("" when decided on all)
+    number: int = (
+        0  # its place in claims.yaml, from 1: the same claim has one number at every scale
+    )
+    known: int = 0  # how many claims claims.yaml has (the paper's findings)
 
     @property
     def seeds(self) -> int:
@@ -188,7 +192,7 @@ def claim_views(
     if unknown:
         log.warning("%s: left out claims that claims.yaml lacks: %s", where, unknown)
     views = []
-    for claim in claims:
+    for number, claim in enumerate(claims, start=1):
         rows = frame[frame["claim"] == claim.id].to_dict("records")
         if not rows:
             continue
@@ -203,6 +207,8 @@ def claim_views(
                 ],
                 fragile=flag(rows[0].get("claim_fragile")),
                 scope=text(rows[0].get("scope")),
+                number=number,
+                known=len(claims),
             )
         )
     return views
@@ -218,27 +224,34 @@ def counts(views: list[ClaimView]) -> dict[str, int]:
 
 def sentences(views: list[ClaimView], scale: str) -> list[dict]:
     """One sentence per verdict class that has claims: "N of the paper's M findings were
-    reproduced at the cpu scale", with the findings it names ({verdict, lead, claims: [(number,
-    text)], fragile, indicative: how many of them})."""
+    reproduced at the cpu scale" (at a scale that trains only some of them: "N of the M findings
+    that the regime scale trains (of the paper's K) were reproduced there"), with the findings it
+    names ({verdict, lead, claims: [(number, text)], fragile, indicative: how many of them})."""
     total = len(views)
-    numbered = list(enumerate(views, start=1))  # numbered as the forest plot numbers them
+    known = max((view.known for view in views), default=total)
     out = []
     for verdict in VERDICTS:
-        chosen = [(n, v) for n, v in numbered if v.verdict == verdict]
+        chosen = [view for view in views if view.verdict == verdict]
         if not chosen:
             continue
-        lead = f"{len(chosen)} of the paper's {total} findings {VERDICT_WORDS[verdict]}"
-        fragile = sum(v.fragile for _, v in chosen)
-        indicative = sum(v.indicative for _, v in chosen)
+        words = VERDICT_WORDS[verdict]
+        if total == known:
+            lead = f"{len(chosen)} of the paper's {total} findings {words} at the {scale} scale"
+        else:
+            lead = (
+                f"{len(chosen)} of the {total} findings that the {scale} scale trains "
+                f"(of the paper's {known}) {words} there"
+            )
+        fragile = sum(v.fragile for v in chosen)
+        indicative = sum(v.indicative for v in chosen)
         asides = [f"{fragile} of them fragile"] if fragile else []
         if indicative:
             asides.append(f"{indicative} indicative only (fewer than {MIN_SEEDS} seeds)")
-        where = f"{scale} scale" + (f" ({'; '.join(asides)})" if asides else "")
         out.append(
             {
                 "verdict": verdict,
-                "lead": f"{lead} at the {where}",
-                "claims": [(n, v.claim.text) for n, v in chosen],
+                "lead": lead + (f" ({'; '.join(asides)})" if asides else ""),
+                "claims": [(v.number, v.claim.text) for v in chosen],
                 "fragile": fragile,
                 "indicative": indicative,
             }
@@ -248,17 +261,16 @@ def sentences(views: list[ClaimView], scale: str) -> list[dict]:
 
 def decided_otherwise(by_scale: dict[str, list[ClaimView]]) -> list[str]:
     """For each scale after the first (`by_scale`: scale -> its ClaimViews), one sentence naming
-    the claims, numbered as the first scale's, that it decides otherwise than the first: what a
-    second scale is shipped to find. Only claims decided at both count."""
+    the claims (by number) that it decides otherwise than the first: what a second scale is
+    shipped to find. Only claims decided at both count."""
     names = list(by_scale)
     first = {view.claim.id: view for view in by_scale[names[0]]}
-    number = {claim_id: n for n, claim_id in enumerate(first, start=1)}
     sentences = []
     for name in names[1:]:
         both = [(first[v.claim.id], v) for v in by_scale[name] if v.claim.id in first]
         changed = [
-            f"{number[mine.claim.id]} ({mine.verdict} at `{names[0]}`, {other.verdict} at `{name}`)"
-            for mine, other in sorted(both, key=lambda pair: number[pair[0].claim.id])
+            f"{mine.number} ({mine.verdict} at `{names[0]}`, {other.verdict} at `{name}`)"
+            for mine, other in sorted(both, key=lambda pair: pair[0].number)
             if mine.verdict != other.verdict
         ]
         seeds = min((other.seeds for _, other in both), default=0)
