@@ -100,9 +100,8 @@ class ClaimView:
     comparisons: list[ComparisonView] = field(default_factory=list)
     fragile: bool = False
     scope: str = ""  # what a claim on a partial grid was not decided on ("" when decided on all)
-    number: int = (
-        0  # its place in claims.yaml, from 1: the same claim has one number at every scale
-    )
+    # its place in claims.yaml, from 1: the same claim has one number at every scale
+    number: int = 0
     known: int = 0  # how many claims claims.yaml has (the paper's findings)
 
     @property
@@ -228,7 +227,7 @@ def sentences(views: list[ClaimView], scale: str) -> list[dict]:
     that the regime scale trains (of the paper's K) were reproduced there"), with the findings it
     names ({verdict, lead, claims: [(number, text)], fragile, indicative: how many of them})."""
     total = len(views)
-    known = max((view.known for view in views), default=total)
+    known = max([total, *(view.known for view in views)])
     out = []
     for verdict in VERDICTS:
         chosen = [view for view in views if view.verdict == verdict]
