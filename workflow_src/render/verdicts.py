@@ -113,21 +113,21 @@ class ClaimView:
         return self.seeds < MIN_SEEDS
 
     @property
+    def supporting(self) -> list[ComparisonView]:
+        """The comparisons whose verdict is the claim's."""
+        return [c for c in self.comparisons if c.verdict == self.verdict]
+
+    @property
     def key(self) -> ComparisonView | None:
         """The comparison quoted for the claim: the first whose verdict is the claim's (else the
         first), as the README's answer quotes it."""
-        matching = [c for c in self.comparisons if c.verdict == self.verdict]
-        return next(iter(matching or self.comparisons), None)
+        return next(iter(self.supporting or self.comparisons), None)
 
     def quoted(self, describe: str) -> ComparisonView | None:
         """The comparison `describe` where this scale has a number for it that agrees with its
         claim's verdict, else the key: another scale's verdict is shown beside this one's on the
         same comparison where it can be, and always beside a number that supports it."""
-        same = [
-            c
-            for c in self.comparisons
-            if c.describe == describe and not c.missing and c.verdict == self.verdict
-        ]
+        same = [c for c in self.supporting if c.describe == describe and not c.missing]
         return same[0] if same else self.key
 
 
