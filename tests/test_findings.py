@@ -110,6 +110,24 @@ def test_update_rewrites_only_the_block_from_the_csv_it_names(tmp_path):
     assert findings.update(updated, tmp_path, CLAIMS_YAML) == updated  # a second pass: no change
 
 
+def test_a_second_scales_detail_names_its_scale_in_every_heading(tmp_path):
+    """Two detail blocks in one document (docs/findings.md: `cpu`, then `regime`) must not give
+    two sections the same heading, so the second names its scale and keeps its own anchors."""
+    frame = claims_csv_frame()
+    frame.to_csv(tmp_path / "claims.csv", index=False)
+    document = (
+        "<!-- detail: claims.csv -->\n<!-- /detail -->\n"
+        "<!-- detail: claims.csv regime -->\n<!-- /detail -->\n"
+    )
+    updated = findings.update(document, tmp_path, CLAIMS_YAML)
+    headings = [line for line in updated.splitlines() if line.startswith("### ")]
+    assert len(headings) == len(set(headings)) == 2 * frame.claim.nunique()
+    first, second = headings[: len(headings) // 2], headings[len(headings) // 2 :]
+    assert first[0] == "### 1 dropout-small-effect"
+    assert second == [f"{heading} at `regime`" for heading in first]
+    assert findings.update(updated, tmp_path, CLAIMS_YAML) == updated
+
+
 def test_update_without_a_block_is_an_error(tmp_path, capsys):
     (tmp_path / "notes.md").write_text("# Notes\n")
     assert findings.main(["--update", str(tmp_path / "notes.md")]) == 1

@@ -53,7 +53,8 @@ BLOCK = re.compile(
     re.DOTALL,
 )
 DETAIL_BLOCK = re.compile(
-    r"(?P<open><!-- detail: (?P<path>\S+) -->\n)(?P<body>.*?)(?P<close><!-- /detail -->)",
+    r"(?P<open><!-- detail: (?P<path>\S+)(?: (?P<scale>\w+))? -->\n)(?P<body>.*?)"
+    r"(?P<close><!-- /detail -->)",
     re.DOTALL,
 )
 ANSWER = re.compile(
@@ -190,9 +191,11 @@ def comparison_line(comparison: ComparisonView) -> str:
     return text + "\n"
 
 
-def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
+def render_detail(frame: pd.DataFrame, claims_yaml: str | Path, scale: str | None = None) -> str:
     """One section per claim (numbered as the README's answer): the paper's sentence, the
-    verdict, what a partial grid left out of it, and every comparison."""
+    verdict, what a partial grid left out of it, and every comparison. A second scale's detail
+    in the same document (`<!-- detail: PATH SCALE -->`) names its scale in each heading, so
+    that its anchors differ from the first's (`#7-last-two-layers-suffice-at-regime`)."""
     parts = []
     for view in claim_views(frame, claims_yaml):
         claim, number = view.claim, view.number
@@ -200,7 +203,7 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path) -> str:
         source = f" ({claim.source})" if claim.source else ""
         scope = f"{view.scope}\n\n" if view.scope else ""
         parts.append(
-            f"### {number} {claim.id}\n\n{claim.text}{quote}{source}\n\n"
+            f"### {number} {claim.id}{f' at `{scale}`' if scale else ''}\n\n{claim.text}{quote}{source}\n\n"
             f"Verdict: {verdict_text(view)}, {view.seeds} seeds.\n\n{scope}"
             + "".join(map(comparison_line, view.comparisons))
             + "\n"
@@ -331,7 +334,8 @@ def update(document: str, root: Path, claims_yaml: str | Path) -> str:
 
     def detail(match: re.Match) -> str:
         frame = read_claims_csv(root / match["path"])
-        return match["open"] + render_detail(frame, claims_yaml) + match["close"]
+        sections = render_detail(frame, claims_yaml, match["scale"])
+        return match["open"] + sections + match["close"]
 
     def inline(match: re.Match) -> str:
         return match["open"] + quote(match["spec"], root, claims_yaml) + match["close"]
