@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import statistics
 from pathlib import Path
 
@@ -212,6 +213,7 @@ def test_runs_from_a_folder_of_the_regimes_cells_renders_what_it_has(tree):
 
 @pytest.mark.slow
 def test_shipping_the_regime_copies_its_runs_only(tree):
+    shutil.rmtree(tree / "reference" / PRESET, ignore_errors=True)  # shipped the first time
     write_fake_runs(tree / "results" / "runs", PRESET, SEEDS, cells=set(CELLS))
     result = run_snakemake("-n", "--config", f"preset={PRESET}", "ship_reference=True", cwd=tree)
     assert result.returncode == 0, result.stderr[-3000:]
