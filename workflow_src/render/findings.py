@@ -196,6 +196,7 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path, scale: str | Non
     verdict, what a partial grid left out of it, and every comparison. A second scale's detail
     in the same document (`<!-- detail: PATH SCALE -->`) names its scale in each heading, so
     that its anchors differ from the first's (`#7-last-two-layers-suffice-at-regime`)."""
+    heading_scale = f" at `{scale}`" if scale else ""
     parts = []
     for view in claim_views(frame, claims_yaml):
         claim, number = view.claim, view.number
@@ -203,7 +204,7 @@ def render_detail(frame: pd.DataFrame, claims_yaml: str | Path, scale: str | Non
         source = f" ({claim.source})" if claim.source else ""
         scope = f"{view.scope}\n\n" if view.scope else ""
         parts.append(
-            f"### {number} {claim.id}{f' at `{scale}`' if scale else ''}\n\n{claim.text}{quote}{source}\n\n"
+            f"### {number} {claim.id}{heading_scale}\n\n{claim.text}{quote}{source}\n\n"
             f"Verdict: {verdict_text(view)}, {view.seeds} seeds.\n\n{scope}"
             + "".join(map(comparison_line, view.comparisons))
             + "\n"
